@@ -1,0 +1,1 @@
+"""The webhook-kit pytest plugin (entry point ``webhook_kit``)."""

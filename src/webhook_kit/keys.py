@@ -1,0 +1,146 @@
+"""Turning the secrets users pass into key material, with one rule everywhere.
+
+* Any non-empty ``str`` or ``bytes`` is an HMAC key used as-is (``str`` as UTF-8).
+* Only the Standard Webhooks and Svix schemes decode ``whsec_<base64>`` secrets (padding
+  optional), and only they understand the asymmetric ``whsk_`` (signing) and ``whpk_``
+  (verifying) Ed25519 keys.
+* A list or tuple of secrets means rotation: the first one signs, any of them verifies.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import ed25519
+from .errors import InvalidSecretError
+
+__all__ = ["KeySet", "Secret", "SecretOrSecrets", "resolve_keys"]
+
+Secret = str | bytes
+"""One secret: an HMAC key, or (Standard Webhooks schemes) a ``whsec_``/``whsk_``/``whpk_``
+key."""
+
+SecretOrSecrets = Secret | Sequence[Secret]
+"""A secret, or several for rotation (the first one signs, any of them verifies)."""
+
+WHSEC_PREFIX = "whsec_"
+SIGNING_KEY_PREFIX = "whsk_"
+PUBLIC_KEY_PREFIX = "whpk_"
+MAX_SECRETS = 16
+_ED25519_KEY_LENGTHS = (32, 64)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySet:
+    """Decoded key material for one scheme: HMAC keys and Ed25519 keys (raw bytes)."""
+
+    hmac: tuple[bytes, ...]
+    ed25519_signing: tuple[bytes, ...] = ()
+    ed25519_public: tuple[bytes, ...] = ()
+
+    def __repr__(self) -> str:
+        # Key material never appears in a repr.
+        return (
+            f"KeySet(hmac=<{len(self.hmac)} keys>, ed25519_signing=<{len(self.ed25519_signing)}"
+            f" keys>, ed25519_public=<{len(self.ed25519_public)} keys>)"
+        )
+
+
+_CACHE_LIMIT = 256
+# Decoded keys by secret, one cache per decoding rule (bounded: cleared when full).
+_caches: tuple[dict[object, KeySet], dict[object, KeySet]] = ({}, {})
+
+
+def resolve_keys(secret: SecretOrSecrets, standard_webhooks: bool) -> KeySet:
+    """Decode ``secret`` into a `KeySet`, caching the result (bounded).
+
+    Args:
+        secret: one secret or a sequence of them.
+        standard_webhooks: whether the scheme decodes ``whsec_``/``whsk_``/``whpk_`` keys.
+
+    Raises:
+        InvalidSecretError: a secret is empty, not ``str``/``bytes``, or a prefixed key that
+            does not decode.
+        MissingDependencyError: an Ed25519 key without the ``ed25519`` extra installed.
+    """
+    cache = _caches[standard_webhooks]
+    try:
+        return cache[secret]
+    except (KeyError, TypeError):  # not cached yet, or an unhashable list
+        pass
+    if isinstance(secret, (str, bytes)):
+        secrets: tuple[Secret, ...] = (secret,)
+    elif isinstance(secret, (list, tuple)):
+        secrets = tuple(secret)
+        if not secrets:
+            raise InvalidSecretError("the list of secrets is empty")
+        if len(secrets) > MAX_SECRETS:
+            raise InvalidSecretError(f"at most {MAX_SECRETS} secrets may be given for rotation")
+        try:
+            return cache[secrets]
+        except (KeyError, TypeError):
+            pass
+    else:
+        raise InvalidSecretError(
+            f"a secret must be str or bytes (or a list of them), not {type(secret).__name__}"
+        )
+    keys = _decode(secrets, standard_webhooks)
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[secret if isinstance(secret, (str, bytes)) else secrets] = keys
+    return keys
+
+
+def _decode(secrets: tuple[Secret, ...], standard_webhooks: bool) -> KeySet:
+    hmac_keys: list[bytes] = []
+    signing: list[bytes] = []
+    public: list[bytes] = []
+    for position, item in enumerate(secrets):
+        if not isinstance(item, (str, bytes)):
+            raise InvalidSecretError(
+                f"secret #{position} is {type(item).__name__}; secrets must be str or bytes"
+            )
+        if not item:
+            raise InvalidSecretError(f"secret #{position} is empty")
+        text = item if isinstance(item, str) else None
+        if standard_webhooks and text is not None:
+            if text.startswith(WHSEC_PREFIX):
+                hmac_keys.append(_decode_base64(text, WHSEC_PREFIX, position))
+                continue
+            if text.startswith(SIGNING_KEY_PREFIX):
+                signing.append(_decode_ed25519(text, SIGNING_KEY_PREFIX, position))
+                continue
+            if text.startswith(PUBLIC_KEY_PREFIX):
+                public.append(_decode_ed25519(text, PUBLIC_KEY_PREFIX, position))
+                continue
+        hmac_keys.append(item.encode("utf-8") if isinstance(item, str) else item)
+    if signing or public:
+        ed25519.ensure_available()
+    return KeySet(tuple(hmac_keys), tuple(signing), tuple(public))
+
+
+def _decode_base64(text: str, prefix: str, position: int) -> bytes:
+    encoded = text[len(prefix) :]
+    padded = encoded + "=" * (-len(encoded) % 4)
+    try:
+        key = base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidSecretError(
+            f"secret #{position} starts with {prefix!r} but the rest is not valid base64"
+        ) from None
+    if not key:
+        raise InvalidSecretError(f"secret #{position} is {prefix!r} with no key after it")
+    return key
+
+
+def _decode_ed25519(text: str, prefix: str, position: int) -> bytes:
+    key = _decode_base64(text, prefix, position)
+    if len(key) not in _ED25519_KEY_LENGTHS:
+        raise InvalidSecretError(
+            f"secret #{position} ({prefix}…) decodes to {len(key)} bytes; an Ed25519 key "
+            "has 32 (or 64 for a seed followed by its public key)"
+        )
+    return key

@@ -1,0 +1,516 @@
+"""Signature schemes: how one family of webhooks is signed and checked.
+
+Three shapes cover every format webhook-kit speaks:
+
+* `HmacHeaderScheme` — an HMAC-SHA256 in one header, over the body (GitHub, Shopify and
+  webhook-kit's body-only formats) or over a timestamp and the body (Slack);
+* `StandardWebhooksScheme` — ``{id}.{timestamp}.{body}``, a space-separated list of
+  versioned signatures (``v1`` HMAC, ``v1a`` Ed25519) — Standard Webhooks and Svix;
+* `StripeScheme` — ``t=…,v1=…`` over ``{timestamp}.{body}``.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import binascii
+import hmac
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Protocol
+
+from . import ed25519
+from .errors import InvalidInputError, InvalidSecretError, VerificationError, VerificationFailure
+from .header_parsing import (
+    MAX_HEADER_LENGTH,
+    MAX_SIGNATURES,
+    check_timestamp,
+    find_header,
+    parse_timestamp,
+    require_header,
+)
+from .keys import KeySet, SecretOrSecrets, resolve_keys
+from .verified import VerifiedWebhook
+
+__all__ = ["HmacHeaderScheme", "SignatureScheme", "StandardWebhooksScheme", "StripeScheme"]
+
+_DIGEST = "sha256"
+
+
+class BoundVerify(Protocol):
+    """``verify(body, headers, now=None)`` with the scheme, keys and limits already bound."""
+
+    def __call__(
+        self, body: bytes, headers: Mapping[str, str], now: float | datetime | None = None, /
+    ) -> VerifiedWebhook: ...
+
+
+# Hot-path aliases: the named tuple built without its Python-level __new__, and hmac's
+# functions without a module attribute lookup per call.
+_new_verified = tuple.__new__
+_hmac_new = hmac.new
+_compare = hmac.compare_digest
+
+
+def _base64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _no_match(header: str) -> VerificationError:
+    return VerificationError(
+        VerificationFailure.NO_MATCHING_SIGNATURE,
+        f"no signature in {header} matches the body and secret",
+        header=header,
+    )
+
+
+def _malformed(header: str, why: str) -> VerificationError:
+    return VerificationError(
+        VerificationFailure.MALFORMED_HEADER, f"header {header} {why}", header=header
+    )
+
+
+class SignatureScheme(abc.ABC):
+    """How one family of webhooks is signed and verified.
+
+    Instances are the provider presets in `webhook_kit.providers` and the schemes behind each
+    `SignatureFormat`; pass either as ``scheme=`` to `webhook_kit.verify`.
+
+    Attributes:
+        name: a short name, e.g. ``"github"``.
+        id_header: the header that carries the delivery id (receivers dedup on it), or
+            ``None`` where the scheme has none in its headers.
+        event_header: the header that carries the event name, or ``None``.
+        timestamped: whether a timestamp is signed (and checked against a tolerance).
+        decodes_prefixed_keys: whether ``whsec_``/``whsk_``/``whpk_`` secrets are decoded.
+    """
+
+    name: str
+    id_header: str | None
+    event_header: str | None
+    timestamped: bool
+    decodes_prefixed_keys: bool = False
+
+    def keys(self, secret: SecretOrSecrets) -> KeySet:
+        """Decode ``secret`` (one or a list) for this scheme.
+
+        Raises:
+            InvalidSecretError: as `webhook_kit.keys.resolve_keys` says.
+        """
+        return resolve_keys(secret, self.decodes_prefixed_keys)
+
+    @abc.abstractmethod
+    def signature(self, body: bytes, keys: KeySet, *, webhook_id: str, timestamp: int) -> str:
+        """Return the signature header's value for ``body``."""
+
+    @abc.abstractmethod
+    def signature_headers(
+        self, body: bytes, keys: KeySet, *, webhook_id: str, timestamp: int
+    ) -> dict[str, str]:
+        """Return every header this scheme's senders put on a signed request."""
+
+    @abc.abstractmethod
+    def verify_keys(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        keys: KeySet,
+        now: float | None,
+        tolerance: float,
+    ) -> VerifiedWebhook:
+        """Verify ``body`` and ``headers`` with decoded ``keys``; ``now=None`` is the clock."""
+
+    def bind(self, keys: KeySet, max_body_bytes: int, general: BoundVerify) -> BoundVerify:
+        """Return a verify function specialised for ``keys``; ``general`` handles the rest.
+
+        The default is ``general`` itself; a scheme may return a faster function for its common
+        case that hands every other case (and every failure it does not fully judge) to
+        ``general``, so both always give the same answer.
+        """
+        return general
+
+    def _optional(self, headers: Mapping[str, str], name: str | None) -> str | None:
+        if name is None:
+            return None
+        value = headers.get(name)
+        if type(value) is not str:
+            value = find_header(headers, name)
+        if value is not None and len(value) > MAX_HEADER_LENGTH:
+            raise _malformed(name, f"is longer than {MAX_HEADER_LENGTH} characters")
+        return value
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class HmacHeaderScheme(SignatureScheme):
+    """One HMAC-SHA256 in one header, hex or base64, optionally prefixed and timestamped.
+
+    Args:
+        name: the scheme's name.
+        signature_header: where the signature goes.
+        encoding: ``"hex"`` or ``"base64"``.
+        prefix: text before the encoded digest, e.g. ``"sha256="``.
+        id_header: the delivery-id header, if any.
+        event_header: the event-name header, if any.
+        timestamp_header: for Slack-like schemes, the header with the signed timestamp.
+        timestamped_content: with ``timestamp_header``, the text signed before the body, with
+            ``{timestamp}`` in it (Slack: ``"v0:{timestamp}:"``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        signature_header: str,
+        *,
+        encoding: str = "hex",
+        prefix: str = "",
+        id_header: str | None = None,
+        event_header: str | None = None,
+        timestamp_header: str | None = None,
+        timestamped_content: str = "{timestamp}.",
+    ) -> None:
+        if encoding not in ("hex", "base64"):
+            raise InvalidInputError("encoding must be 'hex' or 'base64'")
+        self.name = name
+        self.signature_header = signature_header
+        self.prefix = prefix
+        self.id_header = id_header
+        self.event_header = event_header
+        self.timestamp_header = timestamp_header
+        self.timestamped = timestamp_header is not None
+        self.timestamped_content = timestamped_content
+        self._hex = encoding == "hex"
+
+    def _content(self, body: bytes, timestamp: int) -> bytes:
+        if self.timestamp_header is None:
+            return body
+        return self.timestamped_content.format(timestamp=timestamp).encode("ascii") + body
+
+    def signature(self, body: bytes, keys: KeySet, *, webhook_id: str, timestamp: int) -> str:
+        """Return ``prefix + encoded HMAC`` with the first (current) key."""
+        if not keys.hmac:
+            raise InvalidSecretError(f"{self.name} signs with an HMAC secret; none was given")
+        digest = hmac.digest(keys.hmac[0], self._content(body, timestamp), _DIGEST)
+        return self.prefix + (digest.hex() if self._hex else _base64(digest))
+
+    def signature_headers(
+        self, body: bytes, keys: KeySet, *, webhook_id: str, timestamp: int
+    ) -> dict[str, str]:
+        """Return the signature header, plus the id and timestamp headers the scheme has."""
+        headers = {
+            self.signature_header: self.signature(
+                body, keys, webhook_id=webhook_id, timestamp=timestamp
+            )
+        }
+        if self.id_header is not None:
+            headers[self.id_header] = webhook_id
+        if self.timestamp_header is not None:
+            headers[self.timestamp_header] = str(timestamp)
+        return headers
+
+    def bind(self, keys: KeySet, max_body_bytes: int, general: BoundVerify) -> BoundVerify:
+        """Specialise the body-only, hex, one-key case (webhook-kit's default and GitHub's).
+
+        The returned function answers a well-formed header itself and hands anything else to
+        ``general``; it exists because `WebhookVerifier` is held to 1.3x a raw HMAC.
+        """
+        if self.timestamp_header is not None or not self._hex or len(keys.hmac) != 1:
+            return general
+        key = keys.hmac[0]
+        signature_header, prefix, name = self.signature_header, self.prefix, self.name
+        id_header, event_header = self.id_header, self.event_header
+        start, length = len(prefix), len(prefix) + 64
+        optional = self._optional
+
+        def verify_one_hex_key(
+            body: bytes, headers: Mapping[str, str], now: float | datetime | None = None
+        ) -> VerifiedWebhook:
+            value = headers.get(signature_header)
+            if (
+                type(body) is not bytes
+                or len(body) > max_body_bytes
+                or type(value) is not str
+                or len(value) != length
+                or not value.isascii()
+                or not value.startswith(prefix)
+            ):
+                return general(body, headers, now)
+            expected, provided = _hmac_new(key, body, _DIGEST).hexdigest(), value[start:]
+            # Senders use lowercase hex; uppercase is accepted at the cost of a second compare.
+            if not _compare(expected, provided) and not _compare(expected, provided.lower()):
+                raise _no_match(signature_header)
+            webhook_id = headers.get(id_header) if id_header is not None else None
+            if type(webhook_id) is not str or len(webhook_id) > MAX_HEADER_LENGTH:
+                webhook_id = optional(headers, id_header)
+            event = headers.get(event_header) if event_header is not None else None
+            if type(event) is not str or len(event) > MAX_HEADER_LENGTH:
+                event = optional(headers, event_header)
+            return _new_verified(VerifiedWebhook, (body, webhook_id, event, None, name))
+
+        return verify_one_hex_key
+
+    def verify_keys(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        keys: KeySet,
+        now: float | None,
+        tolerance: float,
+    ) -> VerifiedWebhook:
+        """Verify one signature header (and its timestamp, for timestamped schemes)."""
+        # The hot path: locals instead of attribute lookups, the common case checked first.
+        signature_header = self.signature_header
+        value = headers.get(signature_header)
+        if type(value) is not str or len(value) > MAX_HEADER_LENGTH or not value.isascii():
+            _, value = require_header(headers, (signature_header,))
+        timestamp: int | None = None
+        content = body
+        if self.timestamp_header is not None:
+            _, raw_timestamp = require_header(headers, (self.timestamp_header,))
+            timestamp = parse_timestamp(raw_timestamp, self.timestamp_header)
+            check_timestamp(
+                timestamp, time.time() if now is None else now, tolerance, self.timestamp_header
+            )
+            content = self._content(body, timestamp)
+        prefix = self.prefix
+        if not value.startswith(prefix):
+            raise _malformed(signature_header, f"must start with {prefix!r}")
+        provided = value[len(prefix) :]
+        if self._hex:
+            provided = provided.lower()
+            for key in keys.hmac:
+                if _compare(_hmac_new(key, content, _DIGEST).hexdigest(), provided):
+                    break
+            else:
+                raise _no_match(signature_header)
+        else:
+            for key in keys.hmac:
+                if _compare(_base64(_hmac_new(key, content, _DIGEST).digest()), provided):
+                    break
+            else:
+                raise _no_match(signature_header)
+        webhook_id = event = None
+        if self.id_header is not None:
+            webhook_id = headers.get(self.id_header)
+            if type(webhook_id) is not str or len(webhook_id) > MAX_HEADER_LENGTH:
+                webhook_id = self._optional(headers, self.id_header)
+        if self.event_header is not None:
+            event = headers.get(self.event_header)
+            if type(event) is not str or len(event) > MAX_HEADER_LENGTH:
+                event = self._optional(headers, self.event_header)
+        return _new_verified(VerifiedWebhook, (body, webhook_id, event, timestamp, self.name))
+
+
+class StandardWebhooksScheme(SignatureScheme):
+    """Standard Webhooks: ``v1,<base64>`` (HMAC) and ``v1a,<base64>`` (Ed25519) entries.
+
+    The signed content is ``{id}.{timestamp}.{body}``. Each header role may be read from
+    several names (the first present wins) and is written to all of them.
+    """
+
+    decodes_prefixed_keys = True
+    timestamped = True
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        id_headers: tuple[str, ...],
+        timestamp_headers: tuple[str, ...],
+        signature_headers: tuple[str, ...],
+        event_header: str | None = None,
+    ) -> None:
+        self.name = name
+        self.id_headers = id_headers
+        self.timestamp_headers = timestamp_headers
+        self.signature_header_names = signature_headers
+        self.id_header = id_headers[0]
+        self.event_header = event_header
+
+    @staticmethod
+    def _content(body: bytes, webhook_id: str, timestamp: int) -> bytes:
+        return f"{webhook_id}.{timestamp}.".encode() + body
+
+    def signature(self, body: bytes, keys: KeySet, *, webhook_id: str, timestamp: int) -> str:
+        """Return one ``v1`` entry per HMAC key and one ``v1a`` per signing key."""
+        content = self._content(body, webhook_id, timestamp)
+        entries = [f"v1,{_base64(hmac.digest(key, content, _DIGEST))}" for key in keys.hmac]
+        entries.extend(
+            f"v1a,{_base64(ed25519.sign(key, content))}" for key in keys.ed25519_signing
+        )
+        if not entries:
+            raise InvalidSecretError(
+                "whpk_ keys only verify: signing needs a whsec_ secret or a whsk_ key"
+            )
+        return " ".join(entries)
+
+    def signature_headers(
+        self, body: bytes, keys: KeySet, *, webhook_id: str, timestamp: int
+    ) -> dict[str, str]:
+        """Return the id, timestamp and signature headers under every name the scheme uses."""
+        signature = self.signature(body, keys, webhook_id=webhook_id, timestamp=timestamp)
+        headers = dict.fromkeys(self.id_headers, webhook_id)
+        headers.update(dict.fromkeys(self.timestamp_headers, str(timestamp)))
+        headers.update(dict.fromkeys(self.signature_header_names, signature))
+        return headers
+
+    def verify_keys(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        keys: KeySet,
+        now: float | None,
+        tolerance: float,
+    ) -> VerifiedWebhook:
+        """Verify the id, the timestamp and any one ``v1``/``v1a`` entry."""
+        _, webhook_id = require_header(headers, self.id_headers)
+        timestamp_header, raw_timestamp = require_header(headers, self.timestamp_headers)
+        timestamp = parse_timestamp(raw_timestamp, timestamp_header)
+        check_timestamp(
+            timestamp, time.time() if now is None else now, tolerance, timestamp_header
+        )
+        header, value = require_header(headers, self.signature_header_names)
+        entries = value.split(" ", MAX_SIGNATURES)
+        if len(entries) > MAX_SIGNATURES:
+            raise VerificationError(
+                VerificationFailure.TOO_MANY_SIGNATURES,
+                f"header {header} carries more than {MAX_SIGNATURES} signatures",
+                header=header,
+            )
+        content = self._content(body, webhook_id, timestamp)
+        if self._matches(entries, content, keys):
+            return VerifiedWebhook(
+                body, webhook_id, self._optional(headers, self.event_header), timestamp, self.name
+            )
+        raise _no_match(header)
+
+    def _matches(self, entries: list[str], content: bytes, keys: KeySet) -> bool:
+        expected_hmacs: list[str] | None = None
+        public_keys: tuple[bytes, ...] | None = None
+        for entry in entries:
+            version, _, signature = entry.partition(",")
+            if version == "v1":
+                if expected_hmacs is None:
+                    expected_hmacs = [
+                        _base64(hmac.digest(key, content, _DIGEST)) for key in keys.hmac
+                    ]
+                if any(hmac.compare_digest(item, signature) for item in expected_hmacs):
+                    return True
+            elif version == "v1a" and (keys.ed25519_public or keys.ed25519_signing):
+                if public_keys is None:
+                    public_keys = keys.ed25519_public + tuple(
+                        ed25519.public_key_of(key) for key in keys.ed25519_signing
+                    )
+                if _ed25519_matches(signature, content, public_keys):
+                    return True
+        return False
+
+
+def _ed25519_matches(signature: str, content: bytes, public_keys: tuple[bytes, ...]) -> bool:
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) == 64 and any(ed25519.verify(key, raw, content) for key in public_keys)
+
+
+class StripeScheme(SignatureScheme):
+    """Stripe's ``t=<timestamp>,v1=<hex>[,v1=<hex>…]`` over ``{timestamp}.{body}``.
+
+    Fields may come in any order; ``v0`` and unknown fields are ignored. The secret is used
+    as-is, ``whsec_`` prefix and all, as Stripe does.
+    """
+
+    timestamped = True
+
+    def __init__(
+        self,
+        name: str,
+        signature_header: str,
+        *,
+        id_header: str | None = None,
+        event_header: str | None = None,
+    ) -> None:
+        self.name = name
+        self.signature_header = signature_header
+        self.id_header = id_header
+        self.event_header = event_header
+
+    @staticmethod
+    def _content(body: bytes, timestamp: int) -> bytes:
+        return f"{timestamp}.".encode() + body
+
+    def signature(self, body: bytes, keys: KeySet, *, webhook_id: str, timestamp: int) -> str:
+        """Return ``t=…`` and one ``v1=`` per secret."""
+        if not keys.hmac:
+            raise InvalidSecretError(f"{self.name} signs with an HMAC secret; none was given")
+        content = self._content(body, timestamp)
+        signatures = ",".join(
+            f"v1={hmac.digest(key, content, _DIGEST).hex()}" for key in keys.hmac
+        )
+        return f"t={timestamp},{signatures}"
+
+    def signature_headers(
+        self, body: bytes, keys: KeySet, *, webhook_id: str, timestamp: int
+    ) -> dict[str, str]:
+        """Return the signature header (and the id header, where the scheme has one)."""
+        headers = {
+            self.signature_header: self.signature(
+                body, keys, webhook_id=webhook_id, timestamp=timestamp
+            )
+        }
+        if self.id_header is not None:
+            headers[self.id_header] = webhook_id
+        return headers
+
+    def verify_keys(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        keys: KeySet,
+        now: float | None,
+        tolerance: float,
+    ) -> VerifiedWebhook:
+        """Parse ``t=`` and every ``v1=``, check the timestamp, then the signatures."""
+        header, value = require_header(headers, (self.signature_header,))
+        fields = value.split(",", MAX_SIGNATURES + 2)
+        if len(fields) > MAX_SIGNATURES + 2:
+            raise VerificationError(
+                VerificationFailure.TOO_MANY_SIGNATURES,
+                f"header {header} carries more than {MAX_SIGNATURES} signatures",
+                header=header,
+            )
+        raw_timestamp: str | None = None
+        signatures: list[str] = []
+        for field in fields:
+            field_name, _, item = field.strip().partition("=")
+            if field_name == "t":
+                if raw_timestamp is not None:
+                    raise _malformed(header, "has more than one t= field")
+                raw_timestamp = item
+            elif field_name == "v1":
+                signatures.append(item.lower())
+        if raw_timestamp is None:
+            raise _malformed(header, "has no t= timestamp")
+        timestamp = parse_timestamp(raw_timestamp, header)
+        check_timestamp(timestamp, time.time() if now is None else now, tolerance, header)
+        if not signatures:
+            raise VerificationError(
+                VerificationFailure.NO_MATCHING_SIGNATURE,
+                f"header {header} has no v1= signature",
+                header=header,
+            )
+        content = self._content(body, timestamp)
+        for key in keys.hmac:
+            expected = hmac.new(key, content, _DIGEST).hexdigest()
+            if any(hmac.compare_digest(expected, item) for item in signatures):
+                return VerifiedWebhook(
+                    body,
+                    self._optional(headers, self.id_header),
+                    self._optional(headers, self.event_header),
+                    timestamp,
+                    self.name,
+                )
+        raise _no_match(header)

@@ -1,0 +1,65 @@
+"""The public API is exactly what ``webhook_kit.__all__`` says."""
+
+from __future__ import annotations
+
+import types
+
+import webhook_kit
+
+EXPECTED_PUBLIC_NAMES = {
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_TOLERANCE",
+    "HEADER_EVENT",
+    "HEADER_ID",
+    "HEADER_SIGNATURE",
+    "SECRET_ENV_VAR",
+    "USER_AGENT",
+    "InvalidInputError",
+    "InvalidPayloadError",
+    "InvalidSecretError",
+    "MissingDependencyError",
+    "MissingSecretError",
+    "Secret",
+    "SecretOrSecrets",
+    "SignatureFormat",
+    "SignatureScheme",
+    "VerificationError",
+    "VerificationFailure",
+    "VerifiedWebhook",
+    "WebhookKitError",
+    "WebhookVerifier",
+    "__version__",
+    "providers",
+    "sign",
+    "verification_error_response",
+    "verify",
+    "verify_signature",
+}
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    assert set(webhook_kit.__all__) == EXPECTED_PUBLIC_NAMES
+    assert len(webhook_kit.__all__) == len(set(webhook_kit.__all__))
+
+
+def test_every_public_name_exists() -> None:
+    missing = [name for name in webhook_kit.__all__ if not hasattr(webhook_kit, name)]
+    assert missing == []
+
+
+def test_no_public_module_attribute_is_left_out_of_all() -> None:
+    public = {
+        name
+        for name, value in vars(webhook_kit).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public <= set(webhook_kit.__all__)
+
+
+def test_public_callables_have_docstrings() -> None:
+    undocumented = [
+        name
+        for name in webhook_kit.__all__
+        if callable(getattr(webhook_kit, name)) and not getattr(webhook_kit, name).__doc__
+    ]
+    assert undocumented == []
