@@ -9,7 +9,6 @@ Receiving side::
     webhook = verify(body, headers, SECRET, scheme=providers.GITHUB)  # a provider's webhooks
 """
 
-
 from . import providers
 from ._version import __version__
 from .errors import (

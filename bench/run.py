@@ -1,0 +1,33 @@
+"""Run every benchmark and print its figures as ratios (``nox -s bench``).
+
+Usage: ``python bench/run.py [NAME ...]`` where NAME is one of the benchmark modules' names.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import verify_bench
+
+BENCHMARKS: dict[str, Callable[[], None]] = {
+    "verify": verify_bench.main,
+}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        return 2
+    for name in names:
+        BENCHMARKS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
