@@ -30,8 +30,8 @@ from .receiving import (
 )
 from .schemes import SignatureScheme
 from .signing import SignatureFormat, sign
+from .verification import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, verify
 from .verified import VerifiedWebhook
-from .verify import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, verify
 from .wire import HEADER_EVENT, HEADER_ID, HEADER_SIGNATURE, USER_AGENT
 
 __all__ = [

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Protocol
 
 from .errors import InvalidInputError, VerificationError, VerificationFailure
 
 __all__ = [
     "MAX_HEADER_LENGTH",
     "MAX_SIGNATURES",
+    "HeaderMapping",
     "check_timestamp",
     "epoch_seconds",
     "find_header",
@@ -27,7 +29,19 @@ MAX_SIGNATURES = 32
 _MAX_TIMESTAMP_DIGITS = 15
 
 
-def find_header(headers: Mapping[str, str], name: str) -> str | None:
+class HeaderMapping(Protocol):
+    """What verification reads from headers: Starlette's, Django's, Werkzeug's, or a dict."""
+
+    def get(self, key: str, /) -> str | None:
+        """The value of a header, or ``None``."""
+        ...
+
+    def items(self) -> Iterable[tuple[str, str]]:
+        """Every ``(name, value)`` pair."""
+        ...
+
+
+def find_header(headers: HeaderMapping, name: str) -> str | None:
     """Return the value of header ``name`` (case-insensitive), or ``None`` when it is absent.
 
     Case-insensitive mappings (Starlette, Django, Werkzeug) answer the first lookup; a plain
@@ -54,7 +68,7 @@ def find_header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def require_header(headers: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str]:
+def require_header(headers: HeaderMapping, names: tuple[str, ...]) -> tuple[str, str]:
     """Return ``(name, value)`` of the first of ``names`` present, capped in length and ASCII.
 
     Raises:

@@ -15,8 +15,8 @@ from .errors import MissingSecretError, VerificationError, VerificationFailure
 from .keys import SecretOrSecrets
 from .schemes import BoundVerify, SignatureScheme
 from .signing import SignatureFormat
+from .verification import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, VerificationSettings
 from .verified import VerifiedWebhook
-from .verify import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, VerificationSettings
 
 __all__ = [
     "SECRET_ENV_VAR",
@@ -86,7 +86,7 @@ async def verify_signature(
 ) -> VerifiedWebhook:
     """Verify the webhook in a Starlette/FastAPI ``request``; the body stays readable after.
 
-    Usage::
+    Usage:
 
         async def receive(request: Request) -> Response:
             webhook = await verify_signature(request)  # secret from WEBHOOK_KIT_SECRET
@@ -119,7 +119,7 @@ async def verify_signature(
 class WebhookVerifier:
     """A verifier bound to a secret and scheme, decoded once; a FastAPI dependency as it is.
 
-    Usage::
+    Usage:
 
         verifier = WebhookVerifier(SECRET, scheme=providers.GITHUB)
 
@@ -175,7 +175,7 @@ class WebhookVerifier:
 async def verification_error_response(request: Request, exc: Exception) -> Response:
     """A Starlette/FastAPI exception handler that answers a `VerificationError` with 400.
 
-    Usage::
+    Usage:
 
         app.add_exception_handler(VerificationError, verification_error_response)
 

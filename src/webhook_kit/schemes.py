@@ -16,7 +16,6 @@ import base64
 import binascii
 import hmac
 import time
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -25,6 +24,7 @@ from .errors import InvalidInputError, InvalidSecretError, VerificationError, Ve
 from .header_parsing import (
     MAX_HEADER_LENGTH,
     MAX_SIGNATURES,
+    HeaderMapping,
     check_timestamp,
     find_header,
     parse_timestamp,
@@ -42,7 +42,7 @@ class BoundVerify(Protocol):
     """``verify(body, headers, now=None)`` with the scheme, keys and limits already bound."""
 
     def __call__(
-        self, body: bytes, headers: Mapping[str, str], now: float | datetime | None = None, /
+        self, body: bytes, headers: HeaderMapping, now: float | datetime | None = None, /
     ) -> VerifiedWebhook: ...
 
 
@@ -114,7 +114,7 @@ class SignatureScheme(abc.ABC):
     def verify_keys(
         self,
         body: bytes,
-        headers: Mapping[str, str],
+        headers: HeaderMapping,
         keys: KeySet,
         now: float | None,
         tolerance: float,
@@ -130,7 +130,7 @@ class SignatureScheme(abc.ABC):
         """
         return general
 
-    def _optional(self, headers: Mapping[str, str], name: str | None) -> str | None:
+    def _optional(self, headers: HeaderMapping, name: str | None) -> str | None:
         if name is None:
             return None
         value = headers.get(name)
@@ -225,7 +225,7 @@ class HmacHeaderScheme(SignatureScheme):
         optional = self._optional
 
         def verify_one_hex_key(
-            body: bytes, headers: Mapping[str, str], now: float | datetime | None = None
+            body: bytes, headers: HeaderMapping, now: float | datetime | None = None
         ) -> VerifiedWebhook:
             value = headers.get(signature_header)
             if (
@@ -254,7 +254,7 @@ class HmacHeaderScheme(SignatureScheme):
     def verify_keys(
         self,
         body: bytes,
-        headers: Mapping[str, str],
+        headers: HeaderMapping,
         keys: KeySet,
         now: float | None,
         tolerance: float,
@@ -359,7 +359,7 @@ class StandardWebhooksScheme(SignatureScheme):
     def verify_keys(
         self,
         body: bytes,
-        headers: Mapping[str, str],
+        headers: HeaderMapping,
         keys: KeySet,
         now: float | None,
         tolerance: float,
@@ -468,7 +468,7 @@ class StripeScheme(SignatureScheme):
     def verify_keys(
         self,
         body: bytes,
-        headers: Mapping[str, str],
+        headers: HeaderMapping,
         keys: KeySet,
         now: float | None,
         tolerance: float,

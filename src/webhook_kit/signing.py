@@ -15,15 +15,13 @@ __all__ = ["SignatureFormat", "sign"]
 class SignatureFormat(str, enum.Enum):
     """The formats a subscription can sign with; the value goes in ``X-Webhook-Signature``.
 
-    ============================  ==============================  ============================
-    member                        signed bytes                    header value
-    ============================  ==============================  ============================
-    ``HEX_SHA256_WITH_PREFIX``    body                            ``sha256=<lowercase hex>``
-    ``HEX_SHA256``                body                            ``<lowercase hex>``
-    ``BASE64_SHA256``             body                            ``<base64>``
-    ``STANDARD_WEBHOOKS``         ``{id}.{timestamp}.{body}``     ``v1,<base64>``
-    ``STRIPE``                    ``{timestamp}.{body}``          ``t=<timestamp>,v1=<hex>``
-    ============================  ==============================  ============================
+    | member | signed bytes | header value |
+    |---|---|---|
+    | `HEX_SHA256_WITH_PREFIX` | body | `sha256=<lowercase hex>` |
+    | `HEX_SHA256` | body | `<lowercase hex>` |
+    | `BASE64_SHA256` | body | `<base64>` |
+    | `STANDARD_WEBHOOKS` | `{id}.{timestamp}.{body}` | `v1,<base64>` |
+    | `STRIPE` | `{timestamp}.{body}` | `t=<timestamp>,v1=<hex>` |
 
     ``STANDARD_WEBHOOKS`` also sends ``webhook-id``, ``webhook-timestamp`` and
     ``webhook-signature`` as the Standard Webhooks spec says.
@@ -111,7 +109,7 @@ def sign(
 ) -> str:
     """Return the signature header value for ``body``.
 
-    Usage::
+    Usage:
 
         header_value = sign(b'{"order_id": 42}', "s3cret")  # 'sha256=…'
 

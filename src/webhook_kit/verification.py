@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from datetime import datetime
 
 from .errors import InvalidInputError, VerificationError, VerificationFailure
-from .header_parsing import epoch_seconds
+from .header_parsing import HeaderMapping, epoch_seconds
 from .keys import KeySet, SecretOrSecrets
 from .schemes import BoundVerify, SignatureScheme
 from .signing import SignatureFormat, scheme_of
@@ -66,7 +65,7 @@ def _not_a_mapping(headers: object) -> InvalidInputError | None:
 
 def verify(
     body: bytes,
-    headers: Mapping[str, str],
+    headers: HeaderMapping,
     secret: SecretOrSecrets,
     *,
     scheme: SignatureFormat | SignatureScheme = SignatureFormat.HEX_SHA256_WITH_PREFIX,
@@ -76,7 +75,7 @@ def verify(
 ) -> VerifiedWebhook:
     """Verify a received webhook's signature, framework-free (Django, Flask, a queue consumer).
 
-    Usage::
+    Usage:
 
         from webhook_kit import verify, VerificationError
 
@@ -158,7 +157,7 @@ class VerificationSettings:
         self.verify = self.scheme.bind(self.keys, self.max_body_bytes, self._verify)
 
     def _verify(
-        self, body: bytes, headers: Mapping[str, str], now: float | datetime | None = None
+        self, body: bytes, headers: HeaderMapping, now: float | datetime | None = None
     ) -> VerifiedWebhook:
         body = _checked_body(body, self.max_body_bytes)
         try:
