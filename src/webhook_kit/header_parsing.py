@@ -12,6 +12,7 @@ from .errors import InvalidInputError, VerificationError, VerificationFailure
 __all__ = [
     "MAX_HEADER_LENGTH",
     "MAX_SIGNATURES",
+    "MAX_TIMESTAMP",
     "HeaderMapping",
     "check_timestamp",
     "epoch_seconds",
@@ -27,6 +28,8 @@ MAX_SIGNATURES = 32
 """Most signatures one header may carry (rotation needs a handful)."""
 
 _MAX_TIMESTAMP_DIGITS = 15
+MAX_TIMESTAMP = 10**_MAX_TIMESTAMP_DIGITS
+"""Timestamps are whole epoch seconds below this (15 digits at most)."""
 
 
 class HeaderMapping(Protocol):

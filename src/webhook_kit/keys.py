@@ -138,9 +138,16 @@ def _decode_base64(text: str, prefix: str, position: int) -> bytes:
 
 def _decode_ed25519(text: str, prefix: str, position: int) -> bytes:
     key = _decode_base64(text, prefix, position)
-    if len(key) not in _ED25519_KEY_LENGTHS:
+    lengths = _ED25519_KEY_LENGTHS if prefix == SIGNING_KEY_PREFIX else (32,)
+    if len(key) not in lengths:
         raise InvalidSecretError(
-            f"secret #{position} ({prefix}…) decodes to {len(key)} bytes; an Ed25519 key "
-            "has 32 (or 64 for a seed followed by its public key)"
+            f"secret #{position} ({prefix}…) decodes to {len(key)} bytes; a whpk_ key has 32, "
+            "a whsk_ key 32 (the seed) or 64 (the seed followed by its public key)"
         )
+    if len(key) == 64:
+        ed25519.ensure_available()
+        if ed25519.public_key_of(key) != key[32:]:
+            raise InvalidSecretError(
+                f"secret #{position} ({prefix}…): the public half does not match the seed"
+            )
     return key

@@ -26,6 +26,7 @@ from .header_parsing import (
     MAX_SIGNATURES,
     HeaderMapping,
     check_timestamp,
+    epoch_seconds,
     find_header,
     parse_timestamp,
     require_header,
@@ -227,7 +228,12 @@ class HmacHeaderScheme(SignatureScheme):
         def verify_one_hex_key(
             body: bytes, headers: HeaderMapping, now: float | datetime | None = None
         ) -> VerifiedWebhook:
-            value = headers.get(signature_header)
+            try:
+                value = headers.get(signature_header)
+            except AttributeError:  # not a mapping: the general path says so
+                return general(body, headers, now)
+            if now is not None:
+                epoch_seconds(now)  # unused by body-only schemes, but checked like everywhere
             if (
                 type(body) is not bytes
                 or len(body) > max_body_bytes
@@ -413,6 +419,8 @@ def _ed25519_matches(signature: str, content: bytes, public_keys: tuple[bytes, .
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
         return False
+    if _base64(raw) != signature:  # one canonical encoding per signature, as for v1
+        return False
     return len(raw) == 64 and any(ed25519.verify(key, raw, content) for key in public_keys)
 
 
@@ -491,6 +499,12 @@ class StripeScheme(SignatureScheme):
                     raise _malformed(header, "has more than one t= field")
                 raw_timestamp = item
             elif field_name == "v1":
+                if len(signatures) == MAX_SIGNATURES:
+                    raise VerificationError(
+                        VerificationFailure.TOO_MANY_SIGNATURES,
+                        f"header {header} carries more than {MAX_SIGNATURES} signatures",
+                        header=header,
+                    )
                 signatures.append(item.lower())
         if raw_timestamp is None:
             raise _malformed(header, "has no t= timestamp")

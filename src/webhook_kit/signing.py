@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 
 from .errors import InvalidInputError
+from .header_parsing import MAX_TIMESTAMP
 from .keys import SecretOrSecrets
 from .schemes import HmacHeaderScheme, SignatureScheme, StandardWebhooksScheme, StripeScheme
 from .wire import HEADER_EVENT, HEADER_ID, HEADER_SIGNATURE
@@ -132,8 +133,14 @@ def sign(
         raise InvalidInputError(f"{resolved.name} signs the webhook id: pass webhook_id=")
     if resolved.timestamped and timestamp is None:
         raise InvalidInputError(f"{resolved.name} signs a timestamp: pass timestamp=")
-    if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, int)):
-        raise InvalidInputError("timestamp must be whole epoch seconds (int)")
+    if timestamp is not None and (
+        isinstance(timestamp, bool)
+        or not isinstance(timestamp, int)
+        or not 0 <= timestamp < MAX_TIMESTAMP
+    ):
+        raise InvalidInputError(
+            f"timestamp must be whole epoch seconds (an int from 0 to {MAX_TIMESTAMP - 1})"
+        )
     return resolved.signature(
         bytes(body), resolved.keys(secret), webhook_id=webhook_id or "", timestamp=timestamp or 0
     )
