@@ -2,32 +2,62 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 
 import webhook_kit
 
 EXPECTED_PUBLIC_NAMES = {
+    "AttemptRecord",
+    "Claim",
+    "Clock",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_RETRY_STATUS_CODES",
     "DEFAULT_TOLERANCE",
+    "DeadLetter",
+    "DeadLetterRecord",
+    "Delivered",
+    "DeliveryHandler",
     "HEADER_EVENT",
     "HEADER_ID",
     "HEADER_SIGNATURE",
-    "SECRET_ENV_VAR",
-    "USER_AGENT",
+    "InvalidHeaderError",
     "InvalidInputError",
     "InvalidPayloadError",
     "InvalidSecretError",
+    "InvalidTargetError",
+    "MAX_ATTEMPTS",
+    "MemoryQueue",
     "MissingDependencyError",
     "MissingSecretError",
+    "NetworkPolicy",
+    "NotRegisteredError",
+    "Outcome",
+    "QueueCounts",
+    "RetryAt",
+    "RetryPolicy",
+    "SECRET_ENV_VAR",
     "Secret",
     "SecretOrSecrets",
+    "SecretResolver",
     "SignatureFormat",
     "SignatureScheme",
+    "SystemClock",
+    "TargetRefusedError",
+    "TransportError",
+    "TransportErrorKind",
+    "USER_AGENT",
+    "UnknownDeliveryError",
     "VerificationError",
     "VerificationFailure",
     "VerifiedWebhook",
+    "VirtualClock",
+    "WebhookEvent",
     "WebhookKitError",
+    "WebhookQueue",
+    "WebhookSubscription",
     "WebhookVerifier",
+    "Worker",
     "__version__",
     "providers",
     "sign",
@@ -56,10 +86,11 @@ def test_no_public_module_attribute_is_left_out_of_all() -> None:
     assert public <= set(webhook_kit.__all__)
 
 
-def test_public_callables_have_docstrings() -> None:
+def test_public_classes_and_functions_have_docstrings() -> None:
     undocumented = [
         name
         for name in webhook_kit.__all__
-        if callable(getattr(webhook_kit, name)) and not getattr(webhook_kit, name).__doc__
+        if (inspect.isclass(value := getattr(webhook_kit, name)) or inspect.isfunction(value))
+        and not inspect.getdoc(value)
     ]
     assert undocumented == []

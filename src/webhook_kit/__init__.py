@@ -1,5 +1,12 @@
 """webhook-kit: outbound webhooks for Python — signed, durable, retried, verifiable, testable.
 
+Sending side::
+
+    queue = MemoryQueue()
+    await WebhookSubscription.register(queue)
+    delivery_id = await WebhookSubscription(url, secret).dispatch(queue, "order.created", data)
+    await Worker(queue).run_until_idle()
+
 Receiving side::
 
     from webhook_kit import verify, verify_signature, WebhookVerifier, providers
@@ -11,6 +18,8 @@ Receiving side::
 
 from . import providers
 from ._version import __version__
+from .clock import Clock, SystemClock, VirtualClock
+from .delivery import DeliveryHandler, SecretResolver
 from .errors import (
     InvalidInputError,
     InvalidPayloadError,
@@ -21,41 +30,79 @@ from .errors import (
     VerificationFailure,
     WebhookKitError,
 )
+from .events import DEFAULT_RETRY_STATUS_CODES, WebhookEvent
+from .http_stacks import TransportError, TransportErrorKind
 from .keys import Secret, SecretOrSecrets
+from .netguard import NetworkPolicy, TargetRefusedError
+from .outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
+from .queues import Claim, MemoryQueue, QueueCounts, UnknownDeliveryError, WebhookQueue
 from .receiving import (
     SECRET_ENV_VAR,
     WebhookVerifier,
     verification_error_response,
     verify_signature,
 )
+from .retry import MAX_ATTEMPTS, RetryPolicy
 from .schemes import SignatureScheme
 from .signing import SignatureFormat, sign
+from .subscription import WebhookSubscription
+from .validation import InvalidHeaderError, InvalidTargetError
 from .verification import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, verify
 from .verified import VerifiedWebhook
 from .wire import HEADER_EVENT, HEADER_ID, HEADER_SIGNATURE, USER_AGENT
+from .worker import NotRegisteredError, Worker
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_RETRY_STATUS_CODES",
     "DEFAULT_TOLERANCE",
     "HEADER_EVENT",
     "HEADER_ID",
     "HEADER_SIGNATURE",
+    "MAX_ATTEMPTS",
     "SECRET_ENV_VAR",
     "USER_AGENT",
+    "AttemptRecord",
+    "Claim",
+    "Clock",
+    "DeadLetter",
+    "DeadLetterRecord",
+    "Delivered",
+    "DeliveryHandler",
+    "InvalidHeaderError",
     "InvalidInputError",
     "InvalidPayloadError",
     "InvalidSecretError",
+    "InvalidTargetError",
+    "MemoryQueue",
     "MissingDependencyError",
     "MissingSecretError",
+    "NetworkPolicy",
+    "NotRegisteredError",
+    "Outcome",
+    "QueueCounts",
+    "RetryAt",
+    "RetryPolicy",
     "Secret",
     "SecretOrSecrets",
+    "SecretResolver",
     "SignatureFormat",
     "SignatureScheme",
+    "SystemClock",
+    "TargetRefusedError",
+    "TransportError",
+    "TransportErrorKind",
+    "UnknownDeliveryError",
     "VerificationError",
     "VerificationFailure",
     "VerifiedWebhook",
+    "VirtualClock",
+    "WebhookEvent",
     "WebhookKitError",
+    "WebhookQueue",
+    "WebhookSubscription",
     "WebhookVerifier",
+    "Worker",
     "__version__",
     "providers",
     "sign",

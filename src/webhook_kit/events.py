@@ -1,0 +1,138 @@
+"""`WebhookEvent`: the job a queue stores — everything needed to deliver, never the secret."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import InvalidInputError
+from .netguard import NetworkPolicy
+from .retry import RetryPolicy
+from .signing import SignatureFormat
+
+__all__ = ["DEFAULT_RETRY_STATUS_CODES", "WebhookEvent", "masked_url"]
+
+DEFAULT_RETRY_STATUS_CODES = frozenset({408, 429, *range(500, 600)})
+"""Statuses retried with backoff: 408, 429 and every 5xx."""
+
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One delivery, as the queue stores it. Round-trips through JSON exactly.
+
+    Attributes:
+        id: the delivery id (a UUID string), sent as ``X-Webhook-Id`` on every attempt.
+        event: the event name, sent as ``X-Webhook-Event``.
+        target_url: where it is POSTed.
+        subscription_id: the subscription it came from, if it has an id.
+        body: the JSON text, serialised once at dispatch; every attempt sends these bytes.
+        signature_format: how it is signed.
+        signature: the signature header value, for body-only formats (computed at dispatch);
+            ``None`` for timestamped formats, which are signed at each attempt.
+        headers: extra headers, in order.
+        timeout: seconds allowed for a whole attempt.
+        connect_timeout: seconds allowed to connect.
+        retry_status_codes: statuses retried besides 408, 429 and 5xx.
+        retry_policy: attempts and backoff.
+        network: which non-public addresses it may reach.
+        created_at: dispatch time, epoch seconds on the queue's clock.
+    """
+
+    id: str
+    event: str
+    target_url: str
+    body: str
+    signature_format: SignatureFormat
+    signature: str | None
+    created_at: float
+    subscription_id: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    retry_status_codes: frozenset[int] = frozenset()
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
+
+    @property
+    def body_bytes(self) -> bytes:
+        """The body as sent: UTF-8."""
+        return self.body.encode("utf-8")
+
+    def is_retryable_status(self, status: int) -> bool:
+        """Whether a response with ``status`` is retried."""
+        return status in DEFAULT_RETRY_STATUS_CODES or status in self.retry_status_codes
+
+    def to_json(self) -> str:
+        """Serialise for storage; `from_json` gives back an equal event."""
+        return json.dumps(
+            {
+                "v": _FORMAT_VERSION,
+                "id": self.id,
+                "event": self.event,
+                "target_url": self.target_url,
+                "subscription_id": self.subscription_id,
+                "body": self.body,
+                "signature_format": self.signature_format.value,
+                "signature": self.signature,
+                "headers": [list(pair) for pair in self.headers],
+                "timeout": self.timeout,
+                "connect_timeout": self.connect_timeout,
+                "retry_status_codes": sorted(self.retry_status_codes),
+                "retry_policy": self.retry_policy.to_json(),
+                "network": self.network.to_json(),
+                "created_at": self.created_at,
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> WebhookEvent:
+        """Load an event stored by `to_json`.
+
+        Raises:
+            InvalidInputError: the text is not a stored event (or of an unknown version).
+        """
+        try:
+            data: dict[str, Any] = json.loads(text)
+            if not isinstance(data, dict):
+                raise InvalidInputError("a stored webhook event is a JSON object")
+            if data.get("v") != _FORMAT_VERSION:
+                raise InvalidInputError(f"unknown stored event version {data.get('v')!r}")
+            return cls(
+                id=data["id"],
+                event=data["event"],
+                target_url=data["target_url"],
+                subscription_id=data["subscription_id"],
+                body=data["body"],
+                signature_format=SignatureFormat(data["signature_format"]),
+                signature=data["signature"],
+                headers=tuple((name, value) for name, value in data["headers"]),
+                timeout=float(data["timeout"]),
+                connect_timeout=float(data["connect_timeout"]),
+                retry_status_codes=frozenset(int(code) for code in data["retry_status_codes"]),
+                retry_policy=RetryPolicy.from_json(data["retry_policy"]),
+                network=NetworkPolicy.from_json(data["network"]),
+                created_at=float(data["created_at"]),
+            )
+        except InvalidInputError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(f"not a stored webhook event: {exc!r}") from None
+
+    def __repr__(self) -> str:
+        return (
+            f"WebhookEvent(id={self.id!r}, event={self.event!r}, "
+            f"target_url={masked_url(self.target_url)!r}, body=<{len(self.body)} chars>)"
+        )
+
+
+def masked_url(url: str) -> str:
+    """The URL without credentials, query string or fragment, for logs, messages and reprs."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")

@@ -1,0 +1,260 @@
+"""`MemoryQueue`: the queue protocol in memory, for tests and single-process apps."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..clock import Clock, SystemClock
+from ..errors import InvalidInputError
+from ..events import WebhookEvent
+from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
+from .protocol import Claim, QueueCounts, SecretMemory, UnknownDeliveryError
+
+if TYPE_CHECKING:
+    from ..delivery import DeliveryHandler
+
+__all__ = ["MemoryQueue"]
+
+_PENDING, _IN_FLIGHT, _DELIVERED, _DEAD = "pending", "in_flight", "delivered", "dead"
+
+
+@dataclass(slots=True)
+class _Entry:
+    event: WebhookEvent
+    due: float
+    state: str = _PENDING
+    attempts: int = 0
+    token: int = 0
+    lease_until: float = 0.0
+    history: list[AttemptRecord] = field(default_factory=list)
+    dead: DeadLetterRecord | None = None
+
+
+class _WorkSignal:
+    """Wakes a worker waiting for work; `notify` is safe from any thread."""
+
+    def __init__(self) -> None:
+        # Created now (asyncio binds it to a loop only when awaited), so a notification that
+        # comes before the first wait is kept, not lost.
+        self._event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def notify(self) -> None:
+        event, loop = self._event, self._loop
+        if loop is None or loop.is_closed():
+            event.set()
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+        else:
+            loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, max_wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            pending = self._event.is_set()
+            self._loop, self._event = loop, asyncio.Event()
+            if pending:
+                self._event.set()
+        try:
+            await asyncio.wait_for(self._event.wait(), max_wait)
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+            pass
+        finally:
+            self._event.clear()
+
+
+class MemoryQueue:
+    """The queue protocol in this process's memory: fast, and gone when the process ends.
+
+    Usage:
+
+        queue = MemoryQueue()                       # SystemClock
+        queue = MemoryQueue(clock=VirtualClock())   # tests: time moves only when told
+
+    Args:
+        clock: the clock due dates and leases are measured on (default: `SystemClock`).
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.handler: DeliveryHandler | None = None
+        self.secret_memory = SecretMemory()
+        self._entries: dict[str, _Entry] = {}
+        self._due: list[tuple[float, int, str]] = []  # (due, sequence, id), stale rows skipped
+        self._in_flight: dict[str, _Entry] = {}
+        self._dead: dict[str, _Entry] = {}  # insertion order = dead-letter order
+        self._delivered = 0
+        self._sequence = itertools.count(1)
+        self._lock = threading.Lock()
+        self._work = _WorkSignal()
+
+    async def enqueue(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
+        """Store ``event`` (see `WebhookQueue.enqueue`)."""
+        self.enqueue_sync(event, not_before=not_before)
+
+    def enqueue_sync(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
+        """Store ``event`` from synchronous code (any thread)."""
+        due = self.clock.now() if not_before is None else not_before
+        with self._lock:
+            if event.id in self._entries:
+                raise InvalidInputError(f"delivery {event.id} is already queued")
+            self._entries[event.id] = _Entry(event, due)
+            heapq.heappush(self._due, (due, next(self._sequence), event.id))
+        self._work.notify()
+
+    async def claim(self, limit: int, *, lease_grace: float) -> Sequence[Claim]:
+        """Lease up to ``limit`` due jobs, earliest first."""
+        now = self.clock.now()
+        claims: list[Claim] = []
+        with self._lock:
+            self._expire_leases(now)
+            due = self._due
+            while due and len(claims) < limit and due[0][0] <= now:
+                when, _, delivery_id = heapq.heappop(due)
+                entry = self._entries.get(delivery_id)
+                if entry is None or entry.state != _PENDING or entry.due != when:
+                    continue  # a stale row: the entry moved on since it was pushed
+                entry.state = _IN_FLIGHT
+                entry.attempts += 1
+                entry.token = next(self._sequence)
+                entry.lease_until = now + entry.event.timeout + lease_grace
+                self._in_flight[delivery_id] = entry
+                claims.append(Claim(entry.event, entry.attempts, entry.lease_until, entry.token))
+        return claims
+
+    def _expire_leases(self, now: float) -> None:
+        expired = [entry for entry in self._in_flight.values() if entry.lease_until <= now]
+        for entry in expired:
+            del self._in_flight[entry.event.id]
+            self._schedule(entry, entry.lease_until)
+
+    def _schedule(self, entry: _Entry, due: float) -> None:
+        entry.state = _PENDING
+        entry.due = due
+        entry.token = 0
+        heapq.heappush(self._due, (due, next(self._sequence), entry.event.id))
+
+    def _holds(self, claim: Claim) -> _Entry | None:
+        entry = self._entries.get(claim.event.id)
+        if entry is None or entry.state != _IN_FLIGHT or entry.token != claim.token:
+            return None
+        return entry
+
+    async def record(self, claim: Claim, outcome: Outcome, attempt: AttemptRecord) -> bool:
+        """Record an attempt and apply its outcome; ``False`` if the lease was lost."""
+        with self._lock:
+            entry = self._holds(claim)
+            if entry is None:
+                return False
+            del self._in_flight[entry.event.id]
+            entry.history.append(attempt)
+            if isinstance(outcome, Delivered):
+                entry.state = _DELIVERED
+                self._delivered += 1
+            elif isinstance(outcome, RetryAt):
+                self._schedule(entry, outcome.at)
+            elif isinstance(outcome, DeadLetter):
+                entry.state = _DEAD
+                entry.dead = DeadLetterRecord(
+                    event=entry.event,
+                    reason=outcome.reason,
+                    gone=outcome.gone,
+                    attempts=entry.attempts,
+                    dead_at=self.clock.now(),
+                    last_status=attempt.status,
+                    last_error=attempt.error,
+                    response_excerpt=attempt.response_excerpt,
+                )
+                self._dead[entry.event.id] = entry
+        if isinstance(outcome, RetryAt):
+            self._work.notify()
+        return True
+
+    async def release(self, claim: Claim) -> None:
+        """Give a leased job back, due now, the attempt not counted."""
+        with self._lock:
+            entry = self._holds(claim)
+            if entry is None:
+                return
+            del self._in_flight[entry.event.id]
+            entry.attempts -= 1
+            self._schedule(entry, self.clock.now())
+        self._work.notify()
+
+    async def next_due(self) -> float | None:
+        """The earliest due date of a pending job, or lease expiry of an in-flight one."""
+        with self._lock:
+            due = self._due
+            while due:
+                when, _, delivery_id = due[0]
+                entry = self._entries.get(delivery_id)
+                if entry is not None and entry.state == _PENDING and entry.due == when:
+                    break
+                heapq.heappop(due)
+            candidates = [due[0][0]] if due else []
+            candidates.extend(entry.lease_until for entry in self._in_flight.values())
+        return min(candidates) if candidates else None
+
+    async def wait_for_work(self, max_wait: float) -> None:
+        """Wait until something is enqueued or retried, at most ``max_wait`` real seconds."""
+        await self._work.wait(max_wait)
+
+    @property
+    def dead_letters(self) -> Sequence[DeadLetterRecord]:
+        """The dead letters, oldest first (a read-only snapshot)."""
+        with self._lock:
+            return tuple(entry.dead for entry in self._dead.values() if entry.dead is not None)
+
+    async def list_dead_letters(self) -> list[DeadLetterRecord]:
+        """Every dead letter, oldest first."""
+        return list(self.dead_letters)
+
+    async def redrive(self, delivery_id: str) -> None:
+        """Send a dead letter again with the same id and body, with a fresh set of attempts."""
+        with self._lock:
+            entry = self._dead.pop(delivery_id, None)
+            if entry is None:
+                raise UnknownDeliveryError(f"no dead letter with id {delivery_id}")
+            entry.dead = None
+            entry.attempts = 0
+            self._schedule(entry, self.clock.now())
+        self._work.notify()
+
+    async def history(self, delivery_id: str) -> list[AttemptRecord]:
+        """Every recorded attempt of one delivery.
+
+        Raises:
+            UnknownDeliveryError: no delivery has that id.
+        """
+        with self._lock:
+            entry = self._entries.get(delivery_id)
+            if entry is None:
+                raise UnknownDeliveryError(f"no delivery with id {delivery_id}")
+            return list(entry.history)
+
+    async def counts(self) -> QueueCounts:
+        """How many deliveries are in each state."""
+        now = self.clock.now()
+        with self._lock:
+            pending = [entry for entry in self._entries.values() if entry.state == _PENDING]
+            return QueueCounts(
+                pending=len(pending),
+                due=sum(1 for entry in pending if entry.due <= now),
+                in_flight=len(self._in_flight),
+                delivered=self._delivered,
+                dead=len(self._dead),
+            )
+
+    def __repr__(self) -> str:
+        return f"MemoryQueue(clock={self.clock!r}, deliveries={len(self._entries)})"

@@ -1,0 +1,170 @@
+"""The queue protocol: what every queue — memory, SQLite, PostgreSQL — does, and nothing more.
+
+A queue persists jobs, hands out due ones as leases, records outcomes and keeps dead letters.
+It owns no policy: the delivery handler decides *when* to retry and *whether* to give up, and
+the queue stores what it was told.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from ..clock import Clock
+from ..errors import WebhookKitError
+from ..events import WebhookEvent
+from ..keys import SecretOrSecrets
+from ..outcomes import AttemptRecord, DeadLetterRecord, Outcome
+
+if TYPE_CHECKING:
+    from ..delivery import DeliveryHandler
+
+__all__ = [
+    "Claim",
+    "QueueCounts",
+    "SecretMemory",
+    "UnknownDeliveryError",
+    "WebhookQueue",
+]
+
+
+class UnknownDeliveryError(WebhookKitError, KeyError):
+    """No delivery with that id is in the state the call needs (e.g. dead, for redrive)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown delivery"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A lease on one job: the holder makes attempt number ``attempt`` and records its outcome.
+
+    Attributes:
+        event: the job.
+        attempt: the number of this attempt (1 for the first); an attempt interrupted by a lost
+            lease counts.
+        lease_until: when the lease expires (the queue's clock); after it, another worker may
+            claim the job and the holder's outcome is ignored.
+        token: identifies this lease to the queue.
+    """
+
+    event: WebhookEvent
+    attempt: int
+    lease_until: float
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """How many deliveries are in each state."""
+
+    pending: int
+    due: int
+    in_flight: int
+    delivered: int
+    dead: int
+
+
+class SecretMemory:
+    """Secrets held in this process's memory for deliveries dispatched here. Never persisted.
+
+    Timestamped formats are signed at each attempt, so their worker needs the secret; a worker in
+    the same process finds it here, one in another process asks the ``secrets`` resolver given
+    to `WebhookSubscription.register`.
+    """
+
+    def __init__(self) -> None:
+        self._secrets: dict[str, SecretOrSecrets] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, delivery_id: str, secret: SecretOrSecrets) -> None:
+        """Keep ``secret`` for ``delivery_id``."""
+        with self._lock:
+            self._secrets[delivery_id] = secret
+
+    def get(self, delivery_id: str) -> SecretOrSecrets | None:
+        """The secret kept for ``delivery_id``, if any."""
+        return self._secrets.get(delivery_id)
+
+    def forget(self, delivery_id: str) -> None:
+        """Drop the secret (the delivery ended, or its dispatch failed)."""
+        with self._lock:
+            self._secrets.pop(delivery_id, None)
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def __repr__(self) -> str:
+        return f"<SecretMemory: {len(self._secrets)} deliveries>"
+
+
+@runtime_checkable
+class WebhookQueue(Protocol):
+    """What a queue does. Implemented by `MemoryQueue` and the durable queues.
+
+    Attributes:
+        clock: the time every due date and lease is measured on.
+        handler: the delivery handler `WebhookSubscription.register` installed, if any.
+        secret_memory: secrets of deliveries dispatched in this process.
+    """
+
+    clock: Clock
+    handler: DeliveryHandler | None
+    secret_memory: SecretMemory
+
+    async def enqueue(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
+        """Store ``event``, due at ``not_before`` (default now). Durable once it returns.
+
+        Raises:
+            InvalidInputError: a delivery with that id is already stored.
+        """
+        ...
+
+    def enqueue_sync(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
+        """`enqueue` for synchronous code (a Django or Flask view)."""
+        ...
+
+    async def claim(self, limit: int, *, lease_grace: float) -> Sequence[Claim]:
+        """Lease up to ``limit`` due jobs, earliest due first.
+
+        Each lease lasts the job's own timeout plus ``lease_grace`` seconds.
+        """
+        ...
+
+    async def record(self, claim: Claim, outcome: Outcome, attempt: AttemptRecord) -> bool:
+        """Record an attempt and its outcome. ``False`` if the lease was lost (nothing changed)."""
+        ...
+
+    async def release(self, claim: Claim) -> None:
+        """Give a leased job back, due now, without counting the attempt."""
+        ...
+
+    async def next_due(self) -> float | None:
+        """When the next job falls due (or a lease expires), or ``None`` if nothing waits."""
+        ...
+
+    async def wait_for_work(self, max_wait: float) -> None:
+        """Return when a job may have been enqueued, or after ``max_wait`` real seconds."""
+        ...
+
+    async def list_dead_letters(self) -> list[DeadLetterRecord]:
+        """Every dead letter, oldest first."""
+        ...
+
+    async def redrive(self, delivery_id: str) -> None:
+        """Send a dead letter again: same id and body, a fresh set of attempts, due now.
+
+        Raises:
+            UnknownDeliveryError: no dead letter has that id.
+        """
+        ...
+
+    async def history(self, delivery_id: str) -> list[AttemptRecord]:
+        """Every recorded attempt of one delivery, in order."""
+        ...
+
+    async def counts(self) -> QueueCounts:
+        """How many deliveries are in each state."""
+        ...

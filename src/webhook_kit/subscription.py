@@ -1,0 +1,308 @@
+"""`WebhookSubscription`: where to send, how to sign — and `dispatch`, the one call that sends."""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from .delivery import DeliveryHandler, SecretResolver
+from .errors import InvalidInputError
+from .events import WebhookEvent
+from .keys import SecretOrSecrets
+from .netguard import NetworkPolicy
+from .retry import RetryPolicy
+from .signing import FORMAT_SCHEMES, SignatureFormat
+from .validation import (
+    check_event_name,
+    check_header,
+    check_status_codes,
+    check_target_url,
+    check_timeout,
+    serialise_payload,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .http_stacks import NetworkStack
+    from .queues.protocol import WebhookQueue
+
+__all__ = ["WebhookSubscription"]
+
+_DEFAULT_TIMEOUT = 30.0
+_DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    signature_format: SignatureFormat = SignatureFormat.HEX_SHA256_WITH_PREFIX
+    headers: tuple[tuple[str, str], ...] = ()
+    retry_status_codes: frozenset[int] = frozenset()
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = _DEFAULT_TIMEOUT
+    connect_timeout: float = _DEFAULT_CONNECT_TIMEOUT
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
+
+
+def _check_can_sign(signature_format: SignatureFormat, secret: SecretOrSecrets) -> None:
+    """Sign once with ``secret`` now, so a secret that cannot sign fails here, not later."""
+    scheme = FORMAT_SCHEMES[signature_format]
+    scheme.signature(b"", scheme.keys(secret), webhook_id="probe", timestamp=0)
+
+
+class WebhookSubscription:
+    """A receiver's endpoint and secret, and how to deliver to it.
+
+    Every builder method returns a new subscription (the original is unchanged), so one can be
+    kept as a template::
+
+        sub = (
+            WebhookSubscription("https://customer.example.com/hooks", secret)
+            .signature_format(SignatureFormat.STANDARD_WEBHOOKS)
+            .header("X-Tenant-Id", "acme")
+        )
+        delivery_id = await sub.dispatch(queue, "order.created", {"order_id": 42})
+
+    Args:
+        target_url: an absolute ``http``/``https`` URL.
+        secret: the signing secret, or a list of secrets during a rotation (formats that carry
+            several signatures sign with each; the others with the first).
+        subscription_id: your id for this subscription, stored with each delivery.
+
+    Raises:
+        InvalidTargetError: the URL is not http(s) or has no host.
+        InvalidSecretError: the secret is empty or does not decode for the format.
+    """
+
+    __slots__ = ("_secret", "_settings", "subscription_id", "target_url")
+
+    def __init__(
+        self,
+        target_url: str,
+        secret: SecretOrSecrets,
+        *,
+        subscription_id: str | None = None,
+    ) -> None:
+        self.target_url = check_target_url(target_url)
+        if subscription_id is not None and (
+            not isinstance(subscription_id, str) or not subscription_id
+        ):
+            raise InvalidInputError("subscription_id must be a non-empty string or None")
+        self.subscription_id = subscription_id
+        self._settings = _Settings()
+        _check_can_sign(self._settings.signature_format, secret)
+        self._secret = secret
+
+    def _with(self, **changes: Any) -> WebhookSubscription:
+        copy = object.__new__(WebhookSubscription)
+        copy.target_url = self.target_url
+        copy.subscription_id = self.subscription_id
+        copy._secret = self._secret
+        copy._settings = replace(self._settings, **changes)
+        return copy
+
+    def signature_format(self, signature_format: SignatureFormat) -> WebhookSubscription:
+        """Sign with ``signature_format`` (default `SignatureFormat.HEX_SHA256_WITH_PREFIX`).
+
+        Raises:
+            InvalidInputError: not a `SignatureFormat`.
+            InvalidSecretError: the secret does not decode for this format (e.g. a bad
+                ``whsec_`` secret for Standard Webhooks).
+        """
+        if not isinstance(signature_format, SignatureFormat):
+            raise InvalidInputError(f"not a SignatureFormat: {signature_format!r}")
+        _check_can_sign(signature_format, self._secret)
+        return self._with(signature_format=signature_format)
+
+    def header(self, name: str, value: str) -> WebhookSubscription:
+        """Add a header to every delivery (``User-Agent`` replaces webhook-kit's own).
+
+        Raises:
+            InvalidHeaderError: an invalid name, a name webhook-kit sets itself, or a value with
+                CR, LF or other control characters.
+        """
+        checked = check_header(name, value)
+        kept = tuple(pair for pair in self._settings.headers if pair[0].lower() != name.lower())
+        return self._with(headers=(*kept, checked))
+
+    def retry_status_codes(self, codes: Iterable[int]) -> WebhookSubscription:
+        """Also retry these statuses (400-599), besides 408, 429 and every 5xx.
+
+        Raises:
+            InvalidInputError: a code outside 400-599.
+        """
+        return self._with(retry_status_codes=check_status_codes(codes))
+
+    def retry_policy(self, policy: RetryPolicy) -> WebhookSubscription:
+        """Use ``policy`` for attempts and backoff.
+
+        Raises:
+            InvalidInputError: not a `RetryPolicy`.
+        """
+        if not isinstance(policy, RetryPolicy):
+            raise InvalidInputError(f"not a RetryPolicy: {policy!r}")
+        return self._with(retry_policy=policy)
+
+    def timeout(self, seconds: float, *, connect: float | None = None) -> WebhookSubscription:
+        """Allow ``seconds`` for a whole attempt (and ``connect`` seconds to connect).
+
+        Raises:
+            InvalidInputError: a non-positive or non-finite number.
+        """
+        total = check_timeout(seconds)
+        connect_timeout = total if connect is None else check_timeout(connect, "connect")
+        return self._with(timeout=total, connect_timeout=min(connect_timeout, total))
+
+    def allow_private_targets(
+        self, allowed: bool | Iterable[str | ipaddress.IPv4Network | ipaddress.IPv6Network]
+    ) -> WebhookSubscription:
+        """Let deliveries reach non-public addresses: all (``True``) or these networks.
+
+        By default the network guard refuses loopback, private, link-local, CGNAT and other
+        non-public addresses, after DNS resolution. Opt in only for targets you trust::
+
+            sub.allow_private_targets(True)                   # e.g. a test receiver
+            sub.allow_private_targets(["10.20.0.0/16"])       # an internal service
+
+        Raises:
+            InvalidInputError: an entry that is not an IP network.
+        """
+        if isinstance(allowed, bool):
+            return self._with(network=NetworkPolicy(allow_private=allowed))
+        if isinstance(allowed, str):
+            allowed = [allowed]
+        if isinstance(allowed, (bytes, bytearray)) or not isinstance(allowed, Iterable):
+            raise InvalidInputError(
+                "allow_private_targets takes True, False or a list of networks such as "
+                f"['10.0.0.0/8'], not {type(allowed).__name__}"
+            )
+        return self._with(network=NetworkPolicy.from_networks(allowed))
+
+    def build_event(self, event: str, payload: Any, *, now: float) -> WebhookEvent:
+        """Validate and serialise one delivery; body-only formats are signed here, once.
+
+        Raises:
+            InvalidInputError: an empty or unprintable event name.
+            InvalidPayloadError: a payload that is not JSON-serialisable.
+        """
+        settings = self._settings
+        check_event_name(event)
+        body = serialise_payload(payload)
+        delivery_id = str(uuid.uuid4())
+        scheme = FORMAT_SCHEMES[settings.signature_format]
+        signature = None
+        if not scheme.timestamped:
+            signature = scheme.signature(
+                body.encode("utf-8"),
+                scheme.keys(self._secret),
+                webhook_id=delivery_id,
+                timestamp=0,
+            )
+        return WebhookEvent(
+            id=delivery_id,
+            event=event,
+            target_url=self.target_url,
+            body=body,
+            signature_format=settings.signature_format,
+            signature=signature,
+            created_at=now,
+            subscription_id=self.subscription_id,
+            headers=settings.headers,
+            timeout=settings.timeout,
+            connect_timeout=settings.connect_timeout,
+            retry_status_codes=settings.retry_status_codes,
+            retry_policy=settings.retry_policy,
+            network=settings.network,
+        )
+
+    async def dispatch(
+        self, queue: WebhookQueue, event: str, payload: Any, *, connection: object = None
+    ) -> str:
+        """Queue one delivery of ``payload`` as ``event``; return its id once it is stored.
+
+        The payload is serialised to JSON once, here; every attempt sends the same bytes. A
+        dispatch that raises has stored nothing.
+
+        Args:
+            queue: the queue to store the delivery in.
+            event: the event name, e.g. ``"order.created"``.
+            payload: anything JSON-serialisable.
+            connection: enqueue inside the caller's open transaction (queues that support it).
+
+        Returns:
+            The delivery id (a UUID string), sent as ``X-Webhook-Id`` on every attempt.
+
+        Raises:
+            InvalidInputError: an empty event name. InvalidPayloadError: not JSON.
+            TypeError: ``connection=`` given to a queue that cannot enqueue in a transaction.
+        """
+        if connection is not None:
+            raise TypeError(f"{type(queue).__name__} cannot enqueue inside your transaction")
+        job = self.build_event(event, payload, now=queue.clock.now())
+        self._remember_secret(queue, job)
+        try:
+            await queue.enqueue(job)
+        except BaseException:
+            queue.secret_memory.forget(job.id)
+            raise
+        return job.id
+
+    def dispatch_sync(self, queue: WebhookQueue, event: str, payload: Any) -> str:
+        """`dispatch` for synchronous code (a Django or Flask view); same contract.
+
+        Raises:
+            InvalidInputError, InvalidPayloadError: as `dispatch`.
+        """
+        job = self.build_event(event, payload, now=queue.clock.now())
+        self._remember_secret(queue, job)
+        try:
+            queue.enqueue_sync(job)
+        except BaseException:
+            queue.secret_memory.forget(job.id)
+            raise
+        return job.id
+
+    def _remember_secret(self, queue: WebhookQueue, job: WebhookEvent) -> None:
+        if job.signature is None:  # timestamped: the worker signs at each attempt
+            queue.secret_memory.remember(job.id, self._secret)
+
+    @staticmethod
+    async def register(
+        queue: WebhookQueue,
+        *,
+        client: httpx.AsyncClient | None = None,
+        secrets: SecretResolver | None = None,
+        stack: NetworkStack | None = None,
+    ) -> DeliveryHandler:
+        """Install the delivery handler on ``queue`` (once per process that runs a worker).
+
+        Args:
+            queue: the queue whose deliveries this process will make.
+            client: an ``httpx.AsyncClient`` to deliver with (respx, ASGI tests, your own
+                proxies); the network guard does not apply to a client you bring.
+            secrets: ``(event) -> secret`` (sync or async), for deliveries dispatched by another
+                process with a timestamped format; secrets are never stored in the queue.
+            stack: a network stack (advanced; default: aiohttp if installed, else httpx).
+
+        Returns:
+            The installed handler.
+        """
+        if client is not None:
+            from .http_stacks.httpx_stack import HttpxStack
+
+            stack = HttpxStack(client)
+        handler = DeliveryHandler(stack=stack, secrets=secrets)
+        previous = queue.handler
+        queue.handler = handler
+        if previous is not None:
+            await previous.aclose()
+        return handler
+
+    def __repr__(self) -> str:
+        return (
+            f"WebhookSubscription({self.target_url!r}, secret=<hidden>, "
+            f"format={self._settings.signature_format.value})"
+        )

@@ -1,0 +1,157 @@
+"""Checks on what users hand to `WebhookSubscription` and `dispatch`: URLs, headers, events."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from .errors import InvalidInputError, InvalidPayloadError
+
+__all__ = [
+    "RESERVED_HEADERS",
+    "InvalidHeaderError",
+    "InvalidTargetError",
+    "check_event_name",
+    "check_header",
+    "check_status_codes",
+    "check_target_url",
+    "check_timeout",
+    "serialise_payload",
+]
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_IN_VALUES = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+MAX_EVENT_NAME_LENGTH = 200
+MAX_HEADER_VALUE_LENGTH = 4096
+
+RESERVED_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "host",
+        "connection",
+        "x-webhook-id",
+        "x-webhook-event",
+        "x-webhook-signature",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+)
+"""Headers webhook-kit sets itself; ``.header()`` refuses them (``User-Agent`` is allowed)."""
+
+
+class InvalidHeaderError(InvalidInputError):
+    """A header name that is not a valid token, or a value with CR, LF or other controls."""
+
+
+class InvalidTargetError(InvalidInputError):
+    """A target URL that is not an absolute ``http``/``https`` URL with a host."""
+
+
+def check_target_url(url: str) -> str:
+    """Return ``url`` if it is an absolute http(s) URL with a host.
+
+    Raises:
+        InvalidTargetError: otherwise (other schemes, no host, whitespace or controls).
+    """
+    if not isinstance(url, str) or not url:
+        raise InvalidTargetError("the target URL must be a non-empty string")
+    if url != url.strip() or _FORBIDDEN_IN_VALUES.search(url) or " " in url:
+        raise InvalidTargetError("the target URL contains whitespace or control characters")
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise InvalidTargetError(f"the target URL does not parse: {exc}") from None
+    if parsed.scheme not in ("http", "https"):
+        raise InvalidTargetError(
+            f"the target URL must be http or https, not {parsed.scheme or 'relative'!r}"
+        )
+    if not parsed.host:
+        raise InvalidTargetError("the target URL has no host")
+    return url
+
+
+def check_header(name: str, value: str) -> tuple[str, str]:
+    """Return ``(name, value)`` if both are safe to send.
+
+    Raises:
+        InvalidHeaderError: a name that is not an RFC 9110 token or is set by webhook-kit, or a
+            value that is not a string, has CR/LF/NUL or other controls, or is too long.
+    """
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        raise InvalidHeaderError(f"not a valid header name: {name!r}")
+    if name.lower() in RESERVED_HEADERS:
+        raise InvalidHeaderError(f"{name} is set by webhook-kit and cannot be overridden")
+    if not isinstance(value, str):
+        raise InvalidHeaderError(f"the value of {name} must be a string")
+    if _FORBIDDEN_IN_VALUES.search(value) or not value.isascii():
+        raise InvalidHeaderError(f"the value of {name} contains CR, LF or another control")
+    if len(value) > MAX_HEADER_VALUE_LENGTH or value != value.strip(" \t"):
+        raise InvalidHeaderError(
+            f"the value of {name} is too long or has leading/trailing whitespace"
+        )
+    return name, value
+
+
+def check_event_name(event: str) -> str:
+    """Return ``event`` if it is a usable event name (non-empty, printable, a header value).
+
+    Raises:
+        InvalidInputError: empty, too long, not a string, or with controls or non-ASCII.
+    """
+    if not isinstance(event, str) or not event.strip():
+        raise InvalidInputError("the event name must be a non-empty string")
+    if len(event) > MAX_EVENT_NAME_LENGTH:
+        raise InvalidInputError(f"the event name is longer than {MAX_EVENT_NAME_LENGTH}")
+    if not (event.isascii() and event.isprintable()) or event != event.strip():
+        raise InvalidInputError("the event name must be printable ASCII without edge spaces")
+    return event
+
+
+def check_timeout(seconds: float, name: str = "timeout") -> float:
+    """Return ``seconds`` as a float if it is a positive, finite number.
+
+    Raises:
+        InvalidInputError: otherwise.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise InvalidInputError(f"{name} must be a number of seconds")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidInputError(f"{name} must be positive and finite")
+    return float(seconds)
+
+
+def check_status_codes(codes: Iterable[int]) -> frozenset[int]:
+    """Return ``codes`` if each is an HTTP error status (400-599) that may be retried.
+
+    Raises:
+        InvalidInputError: a non-int, or a status outside 400-599.
+    """
+    checked: set[int] = set()
+    for code in codes:
+        if isinstance(code, bool) or not isinstance(code, int) or not 400 <= code <= 599:
+            raise InvalidInputError(f"retry status codes must be ints from 400 to 599: {code!r}")
+        checked.add(code)
+    return frozenset(checked)
+
+
+def serialise_payload(payload: Any) -> str:
+    """Serialise ``payload`` to compact JSON text, once.
+
+    Raises:
+        InvalidPayloadError: not JSON-serialisable (sets, bytes, objects, NaN or infinity,
+            non-string keys, cycles).
+    """
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")  # lone surrogates serialise, but cannot be sent
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidPayloadError(f"the payload is not JSON-serialisable: {exc}") from None
+    return text

@@ -1,0 +1,193 @@
+"""`Worker`: claims due deliveries, makes attempts concurrently, records their outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .delivery import DeliveryHandler
+from .errors import InvalidInputError, WebhookKitError
+from .outcomes import RetryAt
+from .queues.protocol import Claim, WebhookQueue
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_LEASE_GRACE", "NotRegisteredError", "Worker"]
+
+logger = logging.getLogger("webhook_kit.worker")
+
+DEFAULT_CONCURRENCY = 32
+"""Attempts in flight at once, by default."""
+
+DEFAULT_LEASE_GRACE = 15.0
+"""Seconds a lease outlives its attempt's timeout (30 s by default, so 45 s in all)."""
+
+_POLL_INTERVAL = 1.0
+
+
+class NotRegisteredError(WebhookKitError):
+    """The queue has no delivery handler: call ``await WebhookSubscription.register(queue)``."""
+
+
+class Worker:
+    """Delivers what a queue holds: claims due jobs, attempts them, records the outcomes.
+
+    Usage:
+
+        worker = Worker(queue, concurrency=64)
+        await worker.run_until_idle()   # tests and scripts: until nothing is pending
+        await worker.run()              # services: until stop()
+
+    Args:
+        queue: the queue; `WebhookSubscription.register` must have installed its handler.
+        concurrency: attempts in flight at once.
+        client: an ``httpx.AsyncClient`` to deliver with instead of the handler's stack (the
+            network guard does not apply to a client you bring).
+        lease_grace: seconds a lease outlives its attempt's timeout.
+
+    Raises:
+        InvalidInputError: ``concurrency`` below 1 or a negative ``lease_grace``.
+    """
+
+    def __init__(
+        self,
+        queue: WebhookQueue,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        client: httpx.AsyncClient | None = None,
+        lease_grace: float = DEFAULT_LEASE_GRACE,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidInputError("concurrency must be an int of at least 1")
+        if not math.isfinite(lease_grace) or lease_grace < 0:
+            raise InvalidInputError("lease_grace must be a finite, non-negative number")
+        self.queue = queue
+        self.concurrency = concurrency
+        self.lease_grace = float(lease_grace)
+        self._client = client
+        self._in_flight: dict[int, Claim] = {}
+        self._progress = asyncio.Event()
+        self._stopping = False
+        self._running = False
+
+    def _handler(self) -> tuple[DeliveryHandler, bool]:
+        handler = self.queue.handler
+        if handler is None:
+            raise NotRegisteredError(
+                "the queue has no delivery handler: call "
+                "`await WebhookSubscription.register(queue)` before running a worker"
+            )
+        if self._client is None:
+            return handler, False
+        from .http_stacks.httpx_stack import HttpxStack
+
+        return handler.with_stack(HttpxStack(self._client)), True
+
+    @property
+    def in_flight(self) -> int:
+        """Attempts in flight now."""
+        return len(self._in_flight)
+
+    async def run(self) -> None:
+        """Deliver until `stop` is called; in-flight attempts finish before it returns."""
+        await self._run(until_idle=False)
+
+    async def run_until_idle(self) -> None:
+        """Deliver until nothing is pending or in flight (dead letters do not count).
+
+        While waiting for the next due job it sleeps on a system clock and jumps a virtual one.
+        """
+        await self._run(until_idle=True)
+
+    async def stop(self) -> None:
+        """Stop claiming; attempts in flight finish (each within its timeout), none is lost."""
+        self._stopping = True
+        self._progress.set()
+        self.queue_wakeup()
+
+    def queue_wakeup(self) -> None:
+        """Wake the claim loop (after `stop`, or when work may have arrived)."""
+        self._progress.set()
+
+    async def _run(self, *, until_idle: bool) -> None:
+        if self._running:
+            raise InvalidInputError("this worker is already running")
+        handler, owns_handler = self._handler()
+        self._running, self._stopping = True, False
+        self._progress = asyncio.Event()
+        try:
+            async with anyio.create_task_group() as tasks:
+                await self._claim_loop(tasks, handler, until_idle)
+        finally:
+            self._running = False
+            if owns_handler:
+                await handler.aclose()
+
+    async def _claim_loop(
+        self, tasks: anyio.abc.TaskGroup, handler: DeliveryHandler, until_idle: bool
+    ) -> None:
+        queue, clock = self.queue, self.queue.clock
+        while not self._stopping:
+            free = self.concurrency - len(self._in_flight)
+            if free > 0:
+                claims = await queue.claim(free, lease_grace=self.lease_grace)
+                for claim in claims:
+                    self._in_flight[claim.token] = claim
+                    tasks.start_soon(self._attempt, handler, claim)
+                if len(claims) == free:
+                    await anyio.lowlevel.checkpoint()
+                    continue  # there may be more due: fill the freed slots first
+            if self._in_flight:
+                await self._wait_for_progress(None if clock.is_virtual else _POLL_INTERVAL)
+                continue
+            due = await queue.next_due()
+            if due is None:
+                if until_idle:
+                    return
+                await queue.wait_for_work(_POLL_INTERVAL)
+            elif clock.is_virtual:
+                await clock.sleep_until(due)  # nothing in flight: time may jump
+            else:
+                wait = due - clock.now()
+                if wait > 0:
+                    await queue.wait_for_work(min(wait, _POLL_INTERVAL))
+
+    async def _wait_for_progress(self, max_wait: float | None) -> None:
+        progress = self._progress
+        if not progress.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):  # the builtin only from 3.11
+                await asyncio.wait_for(progress.wait(), max_wait)
+        progress.clear()
+
+    async def _attempt(self, handler: DeliveryHandler, claim: Claim) -> None:
+        queue = self.queue
+        try:
+            try:
+                outcome, record = await handler.attempt(queue, claim)
+            except BaseException:  # cancelled mid-attempt: give the job back, uncounted
+                with anyio.CancelScope(shield=True):
+                    await queue.release(claim)
+                raise
+            if not await queue.record(claim, outcome, record):
+                logger.warning(
+                    "webhook %s attempt %d finished after its lease expired; another worker "
+                    "owns it now, so this outcome was dropped",
+                    claim.event.id,
+                    claim.attempt,
+                )
+            elif not isinstance(outcome, RetryAt):
+                queue.secret_memory.forget(claim.event.id)
+        finally:
+            del self._in_flight[claim.token]
+            self._progress.set()
+
+    def __repr__(self) -> str:
+        return (
+            f"Worker({self.queue!r}, concurrency={self.concurrency}, in_flight={self.in_flight})"
+        )

@@ -1,0 +1,499 @@
+"""`MemoryQueue` on a `VirtualClock`: claims, leases, outcomes, dead letters, redrive, waking."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+
+import anyio
+import pytest
+
+from webhook_kit import InvalidInputError, SignatureFormat
+from webhook_kit.clock import VirtualClock
+from webhook_kit.events import WebhookEvent
+from webhook_kit.outcomes import AttemptRecord, DeadLetter, Delivered, Outcome, RetryAt
+from webhook_kit.queues import (
+    Claim,
+    MemoryQueue,
+    QueueCounts,
+    UnknownDeliveryError,
+    WebhookQueue,
+)
+
+START = 1_700_000_000.0
+TIMEOUT = 30.0
+GRACE = 5.0
+
+
+def make_event(name: str = "order.created", *, timeout: float = TIMEOUT) -> WebhookEvent:
+    return WebhookEvent(
+        id=str(uuid.uuid4()),
+        event=name,
+        target_url="https://example.com/hooks",
+        body='{"n":1}',
+        signature_format=SignatureFormat.HEX_SHA256_WITH_PREFIX,
+        signature="sha256=00",
+        created_at=START,
+        timeout=timeout,
+    )
+
+
+def attempt_of(
+    claim: Claim,
+    *,
+    status: int | None = 503,
+    error: str | None = None,
+    excerpt: str = "",
+    outcome: str = "retry",
+) -> AttemptRecord:
+    return AttemptRecord(
+        delivery_id=claim.event.id,
+        attempt=claim.attempt,
+        started_at=START,
+        status=status,
+        error=error,
+        latency=0.01,
+        response_excerpt=excerpt,
+        outcome=outcome,
+    )
+
+
+def ids(claims: Sequence[Claim]) -> list[str]:
+    return [claim.event.id for claim in claims]
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(START)
+
+
+@pytest.fixture
+def queue(clock: VirtualClock) -> MemoryQueue:
+    return MemoryQueue(clock=clock)
+
+
+async def claim_one(queue: MemoryQueue) -> Claim:
+    claims = await queue.claim(10, lease_grace=GRACE)
+    assert len(claims) == 1
+    return claims[0]
+
+
+async def record(queue: MemoryQueue, claim: Claim, result: Outcome, **attempt: object) -> bool:
+    return await queue.record(claim, result, attempt_of(claim, **attempt))  # type: ignore[arg-type]
+
+
+def test_memory_queue_implements_the_protocol(queue: MemoryQueue) -> None:
+    assert isinstance(queue, WebhookQueue)
+    assert queue.handler is None
+    assert len(queue.secret_memory) == 0
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_claim_hands_out_due_jobs_earliest_due_first(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    late, early, now = make_event("late"), make_event("early"), make_event("now")
+    await queue.enqueue(late, not_before=START - 10)
+    await queue.enqueue(now)
+    await queue.enqueue(early, not_before=START - 100)
+    claims = await queue.claim(10, lease_grace=GRACE)
+    assert ids(claims) == [early.id, late.id, now.id]
+    assert [claim.attempt for claim in claims] == [1, 1, 1]
+    assert all(claim.lease_until == START + TIMEOUT + GRACE for claim in claims)
+    assert len({claim.token for claim in claims}) == 3
+
+
+@pytest.mark.anyio
+async def test_jobs_due_at_the_same_time_are_claimed_in_enqueue_order(queue: MemoryQueue) -> None:
+    events = [make_event(str(number)) for number in range(5)]
+    for event in events:
+        await queue.enqueue(event)
+    assert ids(await queue.claim(10, lease_grace=GRACE)) == [event.id for event in events]
+
+
+@pytest.mark.anyio
+async def test_claim_never_hands_out_a_job_not_yet_due(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    second, first = make_event(), make_event()
+    await queue.enqueue(second, not_before=START + 30)
+    await queue.enqueue(first, not_before=START + 10)
+    assert await queue.claim(10, lease_grace=GRACE) == []
+    clock.advance(9.999)
+    assert await queue.claim(10, lease_grace=GRACE) == []
+    clock.advance(0.001)
+    assert ids(await queue.claim(10, lease_grace=GRACE)) == [first.id]
+    clock.advance(19)
+    assert await queue.claim(10, lease_grace=GRACE) == []
+    clock.advance(1)
+    assert ids(await queue.claim(10, lease_grace=GRACE)) == [second.id]
+
+
+@pytest.mark.anyio
+async def test_claim_respects_the_limit(queue: MemoryQueue) -> None:
+    events = [make_event() for _ in range(5)]
+    for offset, event in enumerate(events):
+        await queue.enqueue(event, not_before=START - 10 + offset)
+    first = await queue.claim(2, lease_grace=GRACE)
+    assert ids(first) == [events[0].id, events[1].id]
+    assert await queue.claim(0, lease_grace=GRACE) == []
+    rest = await queue.claim(10, lease_grace=GRACE)
+    assert ids(rest) == [event.id for event in events[2:]]
+    assert await queue.claim(10, lease_grace=GRACE) == []
+
+
+@pytest.mark.anyio
+async def test_lease_is_the_event_timeout_plus_grace(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    await queue.enqueue(make_event(timeout=7.5))
+    claim = await claim_one(queue)
+    assert claim.lease_until == START + 7.5 + GRACE
+
+
+@pytest.mark.anyio
+async def test_a_leased_job_is_not_claimed_again_until_the_lease_expires(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    event = make_event()
+    await queue.enqueue(event)
+    first = await claim_one(queue)
+    clock.advance(TIMEOUT + GRACE - 0.5)
+    assert await queue.claim(10, lease_grace=GRACE) == []
+    assert (await queue.counts()).in_flight == 1
+    clock.advance(0.5)
+    second = await claim_one(queue)
+    assert second.event.id == event.id
+    assert second.attempt == 2  # the interrupted attempt counts
+    assert second.token != first.token
+    assert second.lease_until == clock.now() + TIMEOUT + GRACE
+
+
+@pytest.mark.anyio
+async def test_record_with_a_lost_lease_returns_false_and_changes_nothing(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    event = make_event()
+    await queue.enqueue(event)
+    stale = await claim_one(queue)
+    clock.advance(TIMEOUT + GRACE)
+    current = await claim_one(queue)
+    before = await queue.counts()
+    for outcome in (Delivered(), DeadLetter("late"), RetryAt(START)):
+        assert await record(queue, stale, outcome) is False
+    assert await queue.history(event.id) == []
+    assert (
+        await queue.counts()
+        == before
+        == QueueCounts(pending=0, due=0, in_flight=1, delivered=0, dead=0)
+    )
+    assert queue.dead_letters == ()
+    assert await record(queue, current, Delivered(), status=200) is True
+
+
+@pytest.mark.anyio
+async def test_a_claim_cannot_be_recorded_twice(queue: MemoryQueue) -> None:
+    await queue.enqueue(make_event())
+    claim = await claim_one(queue)
+    assert await record(queue, claim, Delivered(), status=200) is True
+    assert await record(queue, claim, DeadLetter("again")) is False
+    assert (await queue.counts()).delivered == 1
+    assert queue.dead_letters == ()
+
+
+# --- outcomes ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_delivered(queue: MemoryQueue, clock: VirtualClock) -> None:
+    event = make_event()
+    await queue.enqueue(event)
+    claim = await claim_one(queue)
+    attempt = attempt_of(claim, status=200, outcome="delivered")
+    assert await queue.record(claim, Delivered(), attempt) is True
+    assert await queue.counts() == QueueCounts(pending=0, due=0, in_flight=0, delivered=1, dead=0)
+    assert await queue.history(event.id) == [attempt]
+    clock.advance(10**6)
+    assert await queue.claim(10, lease_grace=GRACE) == []
+    assert await queue.next_due() is None
+
+
+@pytest.mark.anyio
+async def test_retry_at_makes_the_job_due_at_that_time(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    event = make_event()
+    await queue.enqueue(event)
+    first = await claim_one(queue)
+    assert await record(queue, first, RetryAt(START + 300)) is True
+    counts = await queue.counts()
+    assert (counts.pending, counts.due, counts.in_flight) == (1, 0, 0)
+    assert await queue.next_due() == START + 300
+    clock.advance(299)
+    assert await queue.claim(10, lease_grace=GRACE) == []
+    clock.advance(1)
+    second = await claim_one(queue)
+    assert second.event == event
+    assert second.attempt == 2
+    assert [item.attempt for item in await queue.history(event.id)] == [1]
+
+
+@pytest.mark.anyio
+async def test_dead_letter_is_kept_with_its_last_attempt(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    event = make_event()
+    await queue.enqueue(event)
+    first = await claim_one(queue)
+    await record(queue, first, RetryAt(START + 60), status=503, excerpt="busy")
+    clock.advance(60)
+    second = await claim_one(queue)
+    assert await record(
+        queue,
+        second,
+        DeadLetter("the receiver answered 410 Gone", gone=True),
+        status=410,
+        error=None,
+        excerpt="gone for good",
+        outcome="dead",
+    )
+    (dead,) = queue.dead_letters
+    assert dead.event == event
+    assert dead.id == event.id
+    assert dead.reason == "the receiver answered 410 Gone"
+    assert dead.gone is True
+    assert dead.attempts == 2
+    assert dead.dead_at == START + 60
+    assert dead.last_status == 410
+    assert dead.last_error is None
+    assert dead.response_excerpt == "gone for good"
+    assert await queue.list_dead_letters() == [dead]
+    assert await queue.counts() == QueueCounts(pending=0, due=0, in_flight=0, delivered=0, dead=1)
+    clock.advance(10**6)
+    assert await queue.claim(10, lease_grace=GRACE) == []
+
+
+@pytest.mark.anyio
+async def test_dead_letter_after_a_transport_error_keeps_the_error(queue: MemoryQueue) -> None:
+    await queue.enqueue(make_event())
+    claim = await claim_one(queue)
+    await record(queue, claim, DeadLetter("gave up"), status=None, error="connect: refused")
+    (dead,) = await queue.list_dead_letters()
+    assert (dead.last_status, dead.last_error, dead.gone) == (None, "connect: refused", False)
+
+
+@pytest.mark.anyio
+async def test_dead_letters_are_a_read_only_snapshot_oldest_first(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    events = [make_event(), make_event()]
+    for event in events:
+        await queue.enqueue(event)
+    first, second = await queue.claim(10, lease_grace=GRACE)
+    await record(queue, second, DeadLetter("b"))
+    clock.advance(1)
+    await record(queue, first, DeadLetter("a"))
+    snapshot = queue.dead_letters
+    assert isinstance(snapshot, tuple)
+    assert [dead.reason for dead in snapshot] == ["b", "a"]
+    listed = await queue.list_dead_letters()
+    listed.clear()
+    assert len(queue.dead_letters) == 2
+    with pytest.raises(AttributeError):
+        queue.dead_letters = ()  # type: ignore[misc]
+
+
+@pytest.mark.anyio
+async def test_release_gives_the_job_back_uncounted_and_due_now(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    event = make_event()
+    await queue.enqueue(event, not_before=START - 100)
+    claim = await claim_one(queue)
+    clock.advance(3)
+    await queue.release(claim)
+    counts = await queue.counts()
+    assert (counts.pending, counts.due, counts.in_flight) == (1, 1, 0)
+    assert await queue.next_due() == START + 3
+    again = await claim_one(queue)
+    assert again.event.id == event.id
+    assert again.attempt == 1
+    assert await record(queue, claim, Delivered()) is False  # the released lease is gone
+
+
+@pytest.mark.anyio
+async def test_release_of_a_lost_lease_does_nothing(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    await queue.enqueue(make_event())
+    stale = await claim_one(queue)
+    clock.advance(TIMEOUT + GRACE)
+    current = await claim_one(queue)
+    await queue.release(stale)
+    assert (await queue.counts()).in_flight == 1
+    assert await record(queue, current, Delivered()) is True
+
+
+# --- next_due, redrive, history, counts ----------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_next_due(queue: MemoryQueue, clock: VirtualClock) -> None:
+    assert await queue.next_due() is None
+    later = make_event()
+    await queue.enqueue(later, not_before=START + 500)
+    assert await queue.next_due() == START + 500
+    await queue.enqueue(make_event(), not_before=START + 100)
+    assert await queue.next_due() == START + 100
+    clock.advance(100)
+    claim = await claim_one(queue)
+    assert await queue.next_due() == claim.lease_until == START + 100 + TIMEOUT + GRACE
+    await record(queue, claim, RetryAt(START + 1000))
+    assert await queue.next_due() == START + 500
+
+
+@pytest.mark.anyio
+async def test_redrive_sends_a_dead_letter_again_with_the_same_id(
+    queue: MemoryQueue, clock: VirtualClock
+) -> None:
+    event = make_event()
+    await queue.enqueue(event)
+    for step in range(3):
+        claim = await claim_one(queue)
+        assert claim.attempt == step + 1
+        outcome: Outcome = RetryAt(clock.now() + 10) if step < 2 else DeadLetter("gave up")
+        await record(queue, claim, outcome)
+        clock.advance(10)
+    assert len(queue.dead_letters) == 1
+    clock.advance(1000)
+    await queue.redrive(event.id)
+    assert queue.dead_letters == ()
+    assert await queue.counts() == QueueCounts(pending=1, due=1, in_flight=0, delivered=0, dead=0)
+    assert await queue.next_due() == clock.now()
+    again = await claim_one(queue)
+    assert again.event == event
+    assert again.attempt == 1
+    assert len(await queue.history(event.id)) == 3  # earlier attempts are kept
+
+
+@pytest.mark.anyio
+async def test_redrive_of_an_unknown_or_live_delivery_raises(queue: MemoryQueue) -> None:
+    with pytest.raises(UnknownDeliveryError) as info:
+        await queue.redrive("no-such-id")
+    assert isinstance(info.value, KeyError)
+    assert "no-such-id" in str(info.value)
+    pending = make_event()
+    await queue.enqueue(pending)
+    with pytest.raises(UnknownDeliveryError):
+        await queue.redrive(pending.id)
+    assert (await queue.counts()).pending == 1
+
+
+@pytest.mark.anyio
+async def test_history_in_order(queue: MemoryQueue, clock: VirtualClock) -> None:
+    event = make_event()
+    await queue.enqueue(event)
+    assert await queue.history(event.id) == []
+    records = []
+    for status in (503, 500):
+        claim = await claim_one(queue)
+        records.append(attempt_of(claim, status=status))
+        await queue.record(claim, RetryAt(clock.now()), records[-1])
+    claim = await claim_one(queue)
+    records.append(attempt_of(claim, status=200, outcome="delivered"))
+    await queue.record(claim, Delivered(), records[-1])
+    history = await queue.history(event.id)
+    assert history == records
+    history.clear()
+    assert len(await queue.history(event.id)) == 3
+    with pytest.raises(UnknownDeliveryError):
+        await queue.history("no-such-id")
+
+
+@pytest.mark.anyio
+async def test_counts(queue: MemoryQueue, clock: VirtualClock) -> None:
+    assert await queue.counts() == QueueCounts(pending=0, due=0, in_flight=0, delivered=0, dead=0)
+    events = [make_event() for _ in range(4)]
+    await queue.enqueue(events[0])
+    await queue.enqueue(events[1])
+    await queue.enqueue(events[2], not_before=START + 60)
+    await queue.enqueue(events[3], not_before=START + 120)
+    assert await queue.counts() == QueueCounts(pending=4, due=2, in_flight=0, delivered=0, dead=0)
+    first, second = await queue.claim(10, lease_grace=GRACE)
+    await record(queue, first, Delivered())
+    assert await queue.counts() == QueueCounts(pending=2, due=0, in_flight=1, delivered=1, dead=0)
+    await record(queue, second, DeadLetter("no"))
+    clock.advance(60)
+    assert await queue.counts() == QueueCounts(pending=2, due=1, in_flight=0, delivered=1, dead=1)
+
+
+@pytest.mark.anyio
+async def test_enqueueing_the_same_id_twice_is_refused(queue: MemoryQueue) -> None:
+    event = make_event()
+    await queue.enqueue(event)
+    with pytest.raises(InvalidInputError):
+        await queue.enqueue(event)
+    with pytest.raises(InvalidInputError):
+        queue.enqueue_sync(event, not_before=START - 1000)
+    assert (await queue.counts()).pending == 1
+    assert len(await queue.claim(10, lease_grace=GRACE)) == 1
+    assert await queue.claim(10, lease_grace=GRACE) == []
+
+
+@pytest.mark.anyio
+async def test_enqueue_sync_stores_like_enqueue(queue: MemoryQueue) -> None:
+    event = make_event()
+    queue.enqueue_sync(event)
+    assert (await claim_one(queue)).event == event
+
+
+# --- waking a waiting worker ---------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_wait_for_work_wakes_on_an_enqueue_from_another_thread(
+    queue: MemoryQueue,
+) -> None:
+    waiting = threading.Event()
+
+    def enqueue_later() -> None:
+        waiting.wait(5)
+        time.sleep(0.05)
+        queue.enqueue_sync(make_event())
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(anyio.to_thread.run_sync, enqueue_later)
+        waiting.set()
+        await queue.wait_for_work(30)
+        elapsed = time.perf_counter() - started
+    assert elapsed < 5
+    assert (await queue.counts()).pending == 1
+
+
+@pytest.mark.anyio
+async def test_wait_for_work_wakes_on_a_retry(queue: MemoryQueue) -> None:
+    await queue.enqueue(make_event())
+    claim = await claim_one(queue)
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tasks:
+
+        async def record_later() -> None:
+            await anyio.sleep(0.02)
+            await record(queue, claim, RetryAt(START))
+
+        tasks.start_soon(record_later)
+        await queue.wait_for_work(30)
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.anyio
+async def test_wait_for_work_returns_after_max_wait(queue: MemoryQueue) -> None:
+    started = time.perf_counter()
+    await queue.wait_for_work(0.05)
+    assert time.perf_counter() - started < 5
