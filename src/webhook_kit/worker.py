@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from typing import TYPE_CHECKING
@@ -73,6 +72,8 @@ class Worker:
         self._client = client
         self._in_flight: dict[int, Claim] = {}
         self._progress = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
         self._stopping = False
         self._running = False
 
@@ -119,29 +120,44 @@ class Worker:
         if self._running:
             raise InvalidInputError("this worker is already running")
         handler, owns_handler = self._handler()
-        self._running, self._stopping = True, False
+        self._running, self._stopping, self._failure = True, False, None
         self._progress = asyncio.Event()
+        # Plain asyncio tasks, not an anyio task group: spawning is on the hot path, and a
+        # task group's per-task cancel scope costs more than the rest of an attempt.
+        self._tasks = set()
         try:
-            async with anyio.create_task_group() as tasks:
-                await self._claim_loop(tasks, handler, until_idle)
+            await self._claim_loop(handler, until_idle)
+            while self._tasks:  # stopping: let in-flight attempts finish
+                await asyncio.wait(set(self._tasks))
+            self._raise_failure()
         finally:
+            if self._tasks:
+                for task in self._tasks:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
             self._running = False
             if owns_handler:
                 await handler.aclose()
 
-    async def _claim_loop(
-        self, tasks: anyio.abc.TaskGroup, handler: DeliveryHandler, until_idle: bool
-    ) -> None:
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    async def _claim_loop(self, handler: DeliveryHandler, until_idle: bool) -> None:
         queue, clock = self.queue, self.queue.clock
         while not self._stopping:
+            self._raise_failure()
             free = self.concurrency - len(self._in_flight)
             if free > 0:
                 claims = await queue.claim(free, lease_grace=self.lease_grace)
                 for claim in claims:
                     self._in_flight[claim.token] = claim
-                    tasks.start_soon(self._attempt, handler, claim)
+                    task = asyncio.create_task(self._attempt(handler, claim))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._attempt_done)
                 if len(claims) == free:
-                    await anyio.lowlevel.checkpoint()
+                    await asyncio.sleep(0)
                     continue  # there may be more due: fill the freed slots first
             if self._in_flight:
                 await self._wait_for_progress(None if clock.is_virtual else _POLL_INTERVAL)
@@ -158,11 +174,23 @@ class Worker:
                 if wait > 0:
                     await queue.wait_for_work(min(wait, _POLL_INTERVAL))
 
+    def _attempt_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()  # the queue failed: the claim loop re-raises it
+        self._progress.set()
+
     async def _wait_for_progress(self, max_wait: float | None) -> None:
         progress = self._progress
         if not progress.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):  # the builtin only from 3.11
-                await asyncio.wait_for(progress.wait(), max_wait)
+            if max_wait is None:
+                await progress.wait()
+            else:
+                timer = asyncio.get_running_loop().call_later(max_wait, progress.set)
+                try:
+                    await progress.wait()
+                finally:
+                    timer.cancel()
         progress.clear()
 
     async def _attempt(self, handler: DeliveryHandler, claim: Claim) -> None:
@@ -185,7 +213,6 @@ class Worker:
                 queue.secret_memory.forget(claim.event.id)
         finally:
             del self._in_flight[claim.token]
-            self._progress.set()
 
     def __repr__(self) -> str:
         return (
