@@ -57,5 +57,5 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Print benchmark figures as ratios against the peers, measured side by side."""
-    session.install(".[ed25519,fast]", *_group("bench"))
+    session.install(".[ed25519,fast,test]", *_group("bench"))
     session.run("python", "bench/run.py", *session.posargs)

@@ -8,6 +8,7 @@ import types
 import webhook_kit
 
 EXPECTED_PUBLIC_NAMES = {
+    "AiohttpStack",
     "AttemptRecord",
     "Claim",
     "Clock",
@@ -21,6 +22,7 @@ EXPECTED_PUBLIC_NAMES = {
     "HEADER_EVENT",
     "HEADER_ID",
     "HEADER_SIGNATURE",
+    "HttpxStack",
     "InvalidHeaderError",
     "InvalidInputError",
     "InvalidPayloadError",
@@ -31,6 +33,7 @@ EXPECTED_PUBLIC_NAMES = {
     "MissingDependencyError",
     "MissingSecretError",
     "NetworkPolicy",
+    "NetworkStack",
     "NotRegisteredError",
     "Outcome",
     "QueueCounts",

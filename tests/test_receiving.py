@@ -186,7 +186,7 @@ async def test_verify_signature_with_a_provider_scheme_and_now() -> None:
 async def test_content_length_over_the_cap_is_body_too_large() -> None:
     async with client_for(starlette_app(secret=SECRET, max_body_bytes=16)) as client:
         response = await client.post("/hook", content=BODY, headers=signed_headers())
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json() == {"error": "body_too_large"}
 
 
@@ -197,7 +197,7 @@ async def test_streamed_body_past_the_cap_is_body_too_large() -> None:
 
     async with client_for(starlette_app(secret=SECRET, max_body_bytes=64)) as client:
         response = await client.post("/hook", content=chunks(), headers=signed_headers())
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json() == {"error": "body_too_large"}
 
 
@@ -409,7 +409,7 @@ async def test_fastapi_dependency_refuses_an_oversized_body() -> None:
 
     async with client_for(app) as client:
         response = await client.post("/small", content=BODY, headers=signed_headers())
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json() == {"error": "body_too_large"}
 
 

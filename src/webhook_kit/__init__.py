@@ -1,13 +1,13 @@
 """webhook-kit: outbound webhooks for Python — signed, durable, retried, verifiable, testable.
 
-Sending side::
+Sending side:
 
     queue = MemoryQueue()
     await WebhookSubscription.register(queue)
     delivery_id = await WebhookSubscription(url, secret).dispatch(queue, "order.created", data)
     await Worker(queue).run_until_idle()
 
-Receiving side::
+Receiving side:
 
     from webhook_kit import verify, verify_signature, WebhookVerifier, providers
 
@@ -31,7 +31,9 @@ from .errors import (
     WebhookKitError,
 )
 from .events import DEFAULT_RETRY_STATUS_CODES, WebhookEvent
-from .http_stacks import TransportError, TransportErrorKind
+from .http_stacks import NetworkStack, TransportError, TransportErrorKind
+from .http_stacks.aiohttp_stack import AiohttpStack
+from .http_stacks.httpx_stack import HttpxStack
 from .keys import Secret, SecretOrSecrets
 from .netguard import NetworkPolicy, TargetRefusedError
 from .outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
@@ -62,6 +64,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "SECRET_ENV_VAR",
     "USER_AGENT",
+    "AiohttpStack",
     "AttemptRecord",
     "Claim",
     "Clock",
@@ -69,6 +72,7 @@ __all__ = [
     "DeadLetterRecord",
     "Delivered",
     "DeliveryHandler",
+    "HttpxStack",
     "InvalidHeaderError",
     "InvalidInputError",
     "InvalidPayloadError",
@@ -78,6 +82,7 @@ __all__ = [
     "MissingDependencyError",
     "MissingSecretError",
     "NetworkPolicy",
+    "NetworkStack",
     "NotRegisteredError",
     "Outcome",
     "QueueCounts",

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import anyio
 
 from .errors import InvalidInputError
 
-__all__ = ["Clock", "SystemClock", "VirtualClock"]
+__all__ = ["AttemptBudget", "Clock", "SystemClock", "VirtualClock", "current_attempt_budget"]
 
 
 @runtime_checkable
@@ -109,3 +111,36 @@ def _finite(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidInputError(f"{name} must be a finite number of seconds, not {value!r}")
     return float(value)
+
+
+@dataclass(slots=True)
+class AttemptBudget:
+    """The time one attempt may take, for in-process receivers on a virtual clock.
+
+    A virtual clock never moves during an attempt, so an in-process receiver that is scripted to
+    be slow cannot really sleep: it charges its delay to the attempt's budget instead. When the
+    charges reach the timeout, the attempt is a timeout — exactly as a slow receiver on a real
+    socket would be. The delivery layer opens a budget around each attempt on a virtual clock.
+
+    Attributes:
+        timeout: seconds the attempt may take.
+        spent: seconds charged so far.
+    """
+
+    timeout: float
+    spent: float = 0.0
+
+    def charge(self, seconds: float) -> bool:
+        """Charge ``seconds``; return whether the attempt is still within its timeout."""
+        self.spent += seconds
+        return self.spent < self.timeout
+
+
+_attempt_budget: ContextVar[AttemptBudget | None] = ContextVar(
+    "webhook_kit_attempt_budget", default=None
+)
+
+
+def current_attempt_budget() -> AttemptBudget | None:
+    """The budget of the attempt running in this context, on a virtual clock; else ``None``."""
+    return _attempt_budget.get()

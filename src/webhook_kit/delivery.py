@@ -10,8 +10,10 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import Token
 from typing import TYPE_CHECKING
 
+from .clock import AttemptBudget, _attempt_budget
 from .errors import InvalidSecretError, MissingDependencyError
 from .events import WebhookEvent
 from .http_stacks import HttpResponse, NetworkStack, Timeouts, TransportError
@@ -119,7 +121,6 @@ class DeliveryHandler:
         self, *, stack: NetworkStack | None = None, secrets: SecretResolver | None = None
     ) -> None:
         self._stack = stack
-        self._owns_stack = stack is None
         self.secrets = secrets
 
     @property
@@ -136,10 +137,15 @@ class DeliveryHandler:
         return DeliveryHandler(stack=stack, secrets=self.secrets)
 
     async def aclose(self) -> None:
-        """Close the stack if this handler created it."""
-        if self._owns_stack and self._stack is not None:
-            stack, self._stack = self._stack, None
-            await stack.aclose()
+        """Close the stack's connections (the stack reopens them if it is used again)."""
+        if self._stack is not None:
+            await self._stack.aclose()
+
+    async def __aenter__(self) -> DeliveryHandler:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def _secret_for(
         self, queue: WebhookQueue, event: WebhookEvent
@@ -162,16 +168,21 @@ class DeliveryHandler:
         try:
             secret = None if event.signature is not None else await self._secret_for(queue, event)
             headers = build_headers(event, secret, started_at)
-            response = await self.stack.post(
-                event.target_url,
-                event.body_bytes,
-                headers,
-                timeouts=Timeouts(event.connect_timeout, event.timeout),
-                policy=event.network,
-            )
+            budget = _open_budget(event) if clock.is_virtual else None
+            try:
+                response = await self.stack.post(
+                    event.target_url,
+                    event.body_bytes,
+                    headers,
+                    timeouts=Timeouts(event.connect_timeout, event.timeout),
+                    policy=event.network,
+                )
+            finally:
+                if budget is not None:
+                    _attempt_budget.reset(budget)
         except TargetRefusedError as exc:
             error = str(exc)
-            outcome: Outcome = DeadLetter(f"network guard: {exc}")
+            outcome: Outcome = DeadLetter(str(exc))
         except TransportError as exc:
             error = f"{exc.kind.value}: {exc}"
             outcome = RetryAt(clock.now() + retry_delay(event, claim.attempt, None, clock.now()))
@@ -217,6 +228,11 @@ class DeliveryHandler:
             last = f"status {status}" if status is not None else (error or "no response")
             return DeadLetter(f"gave up after {attempt} attempts; the last: {last}")
         return outcome
+
+
+def _open_budget(event: WebhookEvent) -> Token[AttemptBudget | None]:
+    """On a virtual clock, in-process receivers charge scripted delays to this budget."""
+    return _attempt_budget.set(AttemptBudget(event.timeout))
 
 
 _OUTCOME_NAMES: dict[type, str] = {Delivered: "delivered", RetryAt: "retry", DeadLetter: "dead"}

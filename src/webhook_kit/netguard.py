@@ -44,7 +44,7 @@ class TargetRefusedError(WebhookKitError):
 
     def __init__(self, host: str, address: str, why: str) -> None:
         super().__init__(
-            f"refused to connect to {host} ({address}): {why}; opt in with "
+            f"the network guard refused to connect to {host} ({address}): {why}; opt in with "
             "WebhookSubscription.allow_private_targets(True) or an allow-list of networks"
         )
         self.host = host
@@ -74,7 +74,7 @@ def is_public_address(address: IPAddress) -> bool:
     of a refused IPv4 address. An IPv4-mapped address (``::ffff:a.b.c.d``) is judged as the
     IPv4 address it is. The same on every supported Python version.
 
-    Example::
+    Example:
 
         >>> is_public_address(ipaddress.ip_address("8.8.8.8"))
         True

@@ -173,7 +173,9 @@ class WebhookVerifier:
 
 
 async def verification_error_response(request: Request, exc: Exception) -> Response:
-    """A Starlette/FastAPI exception handler that answers a `VerificationError` with 400.
+    """A Starlette/FastAPI exception handler that answers a `VerificationError` with a 4xx.
+
+    400 for every reason but ``body_too_large``, which gets 413 Content Too Large.
 
     Usage:
 
@@ -181,5 +183,7 @@ async def verification_error_response(request: Request, exc: Exception) -> Respo
 
     The body is ``{"error": "<reason>"}``: enough for the sender's logs, nothing for an attacker.
     """
-    reason = exc.reason.value if isinstance(exc, VerificationError) else "invalid_webhook"
-    return JSONResponse({"error": reason}, status_code=400)
+    if not isinstance(exc, VerificationError):
+        return JSONResponse({"error": "invalid_webhook"}, status_code=400)
+    status = 413 if exc.reason is VerificationFailure.BODY_TOO_LARGE else 400
+    return JSONResponse({"error": exc.reason.value}, status_code=status)

@@ -93,6 +93,13 @@ class SignatureScheme(abc.ABC):
     timestamped: bool
     decodes_prefixed_keys: bool = False
 
+    @property
+    def signature_header_names(self) -> tuple[str, ...]:
+        """The headers that carry the signature (read in order, all written)."""
+        return (self.signature_header,)
+
+    signature_header: str
+
     def keys(self, secret: SecretOrSecrets) -> KeySet:
         """Decode ``secret`` (one or a list) for this scheme.
 
@@ -331,9 +338,15 @@ class StandardWebhooksScheme(SignatureScheme):
         self.name = name
         self.id_headers = id_headers
         self.timestamp_headers = timestamp_headers
-        self.signature_header_names = signature_headers
+        self._signature_header_names = signature_headers
+        self.signature_header = signature_headers[0]
         self.id_header = id_headers[0]
         self.event_header = event_header
+
+    @property
+    def signature_header_names(self) -> tuple[str, ...]:
+        """The headers that carry the signature (the first present is read; all written)."""
+        return self._signature_header_names
 
     @staticmethod
     def _content(body: bytes, webhook_id: str, timestamp: int) -> bytes:
@@ -359,7 +372,7 @@ class StandardWebhooksScheme(SignatureScheme):
         signature = self.signature(body, keys, webhook_id=webhook_id, timestamp=timestamp)
         headers = dict.fromkeys(self.id_headers, webhook_id)
         headers.update(dict.fromkeys(self.timestamp_headers, str(timestamp)))
-        headers.update(dict.fromkeys(self.signature_header_names, signature))
+        headers.update(dict.fromkeys(self._signature_header_names, signature))
         return headers
 
     def verify_keys(
@@ -377,7 +390,7 @@ class StandardWebhooksScheme(SignatureScheme):
         check_timestamp(
             timestamp, time.time() if now is None else now, tolerance, timestamp_header
         )
-        header, value = require_header(headers, self.signature_header_names)
+        header, value = require_header(headers, self._signature_header_names)
         entries = value.split(" ", MAX_SIGNATURES)
         if len(entries) > MAX_SIGNATURES:
             raise VerificationError(

@@ -57,7 +57,7 @@ class WebhookSubscription:
     """A receiver's endpoint and secret, and how to deliver to it.
 
     Every builder method returns a new subscription (the original is unchanged), so one can be
-    kept as a template::
+    kept as a template:
 
         sub = (
             WebhookSubscription("https://customer.example.com/hooks", secret)
@@ -147,13 +147,15 @@ class WebhookSubscription:
         return self._with(retry_policy=policy)
 
     def timeout(self, seconds: float, *, connect: float | None = None) -> WebhookSubscription:
-        """Allow ``seconds`` for a whole attempt (and ``connect`` seconds to connect).
+        """Allow ``seconds`` for a whole attempt, ``connect`` of them to connect (default 10).
 
         Raises:
             InvalidInputError: a non-positive or non-finite number.
         """
         total = check_timeout(seconds)
-        connect_timeout = total if connect is None else check_timeout(connect, "connect")
+        connect_timeout = (
+            _DEFAULT_CONNECT_TIMEOUT if connect is None else check_timeout(connect, "connect")
+        )
         return self._with(timeout=total, connect_timeout=min(connect_timeout, total))
 
     def allow_private_targets(
@@ -162,7 +164,7 @@ class WebhookSubscription:
         """Let deliveries reach non-public addresses: all (``True``) or these networks.
 
         By default the network guard refuses loopback, private, link-local, CGNAT and other
-        non-public addresses, after DNS resolution. Opt in only for targets you trust::
+        non-public addresses, after DNS resolution. Opt in only for targets you trust:
 
             sub.allow_private_targets(True)                   # e.g. a test receiver
             sub.allow_private_targets(["10.20.0.0/16"])       # an internal service
@@ -236,7 +238,8 @@ class WebhookSubscription:
             The delivery id (a UUID string), sent as ``X-Webhook-Id`` on every attempt.
 
         Raises:
-            InvalidInputError: an empty event name. InvalidPayloadError: not JSON.
+            InvalidInputError: an empty, overlong or unprintable event name.
+            InvalidPayloadError: a payload that is not JSON-serialisable.
             TypeError: ``connection=`` given to a queue that cannot enqueue in a transaction.
         """
         if connection is not None:
@@ -254,7 +257,8 @@ class WebhookSubscription:
         """`dispatch` for synchronous code (a Django or Flask view); same contract.
 
         Raises:
-            InvalidInputError, InvalidPayloadError: as `dispatch`.
+            InvalidInputError: as `dispatch`.
+            InvalidPayloadError: as `dispatch`.
         """
         job = self.build_event(event, payload, now=queue.clock.now())
         self._remember_secret(queue, job)
@@ -294,6 +298,11 @@ class WebhookSubscription:
             from .http_stacks.httpx_stack import HttpxStack
 
             stack = HttpxStack(client)
+        elif stack is None:
+            # A test queue (FakeQueue) routes deliveries to its receivers in-process.
+            default_stack = getattr(queue, "default_stack", None)
+            if callable(default_stack):
+                stack = default_stack()
         handler = DeliveryHandler(stack=stack, secrets=secrets)
         previous = queue.handler
         queue.handler = handler

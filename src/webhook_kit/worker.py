@@ -11,7 +11,7 @@ import anyio
 
 from .delivery import DeliveryHandler
 from .errors import InvalidInputError, WebhookKitError
-from .outcomes import RetryAt
+from .outcomes import Delivered
 from .queues.protocol import Claim, WebhookQueue
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class Worker:
         self._stopping = False
         self._running = False
 
-    def _handler(self) -> tuple[DeliveryHandler, bool]:
+    def _handler(self) -> DeliveryHandler:
         handler = self.queue.handler
         if handler is None:
             raise NotRegisteredError(
@@ -85,10 +85,10 @@ class Worker:
                 "`await WebhookSubscription.register(queue)` before running a worker"
             )
         if self._client is None:
-            return handler, False
+            return handler
         from .http_stacks.httpx_stack import HttpxStack
 
-        return handler.with_stack(HttpxStack(self._client)), True
+        return handler.with_stack(HttpxStack(self._client))
 
     @property
     def in_flight(self) -> int:
@@ -119,7 +119,7 @@ class Worker:
     async def _run(self, *, until_idle: bool) -> None:
         if self._running:
             raise InvalidInputError("this worker is already running")
-        handler, owns_handler = self._handler()
+        handler = self._handler()
         self._running, self._stopping, self._failure = True, False, None
         self._progress = asyncio.Event()
         # Plain asyncio tasks, not an anyio task group: spawning is on the hot path, and a
@@ -136,8 +136,9 @@ class Worker:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             self._running = False
-            if owns_handler:
-                await handler.aclose()
+            # Pooled connections belong to this run's event loop: close them now (a later run
+            # reopens them) rather than leave sessions for the garbage collector to warn about.
+            await handler.aclose()
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
@@ -166,13 +167,29 @@ class Worker:
             if due is None:
                 if until_idle:
                     return
-                await queue.wait_for_work(_POLL_INTERVAL)
+                await self._idle(_POLL_INTERVAL)
             elif clock.is_virtual:
                 await clock.sleep_until(due)  # nothing in flight: time may jump
             else:
                 wait = due - clock.now()
                 if wait > 0:
-                    await queue.wait_for_work(min(wait, _POLL_INTERVAL))
+                    await self._idle(min(wait, _POLL_INTERVAL))
+
+    async def _idle(self, max_wait: float) -> None:
+        """Wait for new work in the queue, or for `stop`, at most ``max_wait`` seconds."""
+        progress = self._progress
+        if progress.is_set():
+            progress.clear()
+            return
+        work = asyncio.ensure_future(self.queue.wait_for_work(max_wait))
+        stopped = asyncio.ensure_future(progress.wait())
+        try:
+            await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (work, stopped):
+                waiter.cancel()
+            await asyncio.gather(work, stopped, return_exceptions=True)
+        progress.clear()
 
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -209,7 +226,8 @@ class Worker:
                     claim.event.id,
                     claim.attempt,
                 )
-            elif not isinstance(outcome, RetryAt):
+            elif isinstance(outcome, Delivered):
+                # Kept for dead letters: a redrive in this process needs the secret again.
                 queue.secret_memory.forget(claim.event.id)
         finally:
             del self._in_flight[claim.token]

@@ -52,3 +52,12 @@ def test_fastapi_example_verifies_a_github_delivery(tmp_path: Path) -> None:
     refused = anyio.run(post, {**good, "X-Hub-Signature-256": "sha256=" + "0" * 64})
     assert refused.status_code == 400
     assert refused.json() == {"error": "no_matching_signature"}
+
+
+def test_sending_example_prints_what_the_readme_says(tmp_path: Path) -> None:
+    script = tmp_path / "sending_example.py"
+    script.write_text(_blocks("python")[2])
+    completed = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert completed.stdout == _blocks("text")[1]

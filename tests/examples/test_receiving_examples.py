@@ -162,7 +162,7 @@ async def test_fastapi_refuses_a_body_over_the_cap(fastapi_example: ModuleType) 
     body = b" " * (webhook_kit.DEFAULT_MAX_BODY_BYTES + 1)
     async with asgi_client(fastapi_example.create_app(SECRET)) as client:
         response = await client.post("/webhooks", content=body, headers=signed_headers(body))
-    assert (response.status_code, response.json()) == (400, {"error": "body_too_large"})
+    assert (response.status_code, response.json()) == (413, {"error": "body_too_large"})
 
 
 def test_fastapi_app_refuses_an_empty_secret_at_startup(fastapi_example: ModuleType) -> None:

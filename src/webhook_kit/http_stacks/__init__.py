@@ -142,7 +142,7 @@ class NetworkStack(Protocol):
 def default_stack() -> NetworkStack:
     """The fastest stack installed: ``AiohttpStack`` with the ``fast`` extra, else ``HttpxStack``.
 
-    The aiohttp stack runs on asyncio only; under trio, build an ``HttpxStack`` yourself.
+    Both run on asyncio, as the worker does.
     """
     # Imported here: both modules import this one, and aiohttp is optional.
     from .aiohttp_stack import AiohttpStack

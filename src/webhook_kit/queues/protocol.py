@@ -110,9 +110,13 @@ class WebhookQueue(Protocol):
         secret_memory: secrets of deliveries dispatched in this process.
     """
 
-    clock: Clock
     handler: DeliveryHandler | None
     secret_memory: SecretMemory
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every due date and lease is measured on."""
+        ...
 
     async def enqueue(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
         """Store ``event``, due at ``not_before`` (default now). Durable once it returns.
