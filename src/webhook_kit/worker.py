@@ -120,7 +120,8 @@ class Worker:
         if self._running:
             raise InvalidInputError("this worker is already running")
         handler = self._handler()
-        self._running, self._stopping, self._failure = True, False, None
+        # _stopping is not reset here: a stop() that came before this run got going still counts.
+        self._running, self._failure = True, None
         self._progress = asyncio.Event()
         # Plain asyncio tasks, not an anyio task group: spawning is on the hot path, and a
         # task group's per-task cancel scope costs more than the rest of an attempt.
@@ -135,7 +136,7 @@ class Worker:
                 for task in self._tasks:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-            self._running = False
+            self._running, self._stopping = False, False
             # Pooled connections belong to this run's event loop: close them now (a later run
             # reopens them) rather than leave sessions for the garbage collector to warn about.
             await handler.aclose()

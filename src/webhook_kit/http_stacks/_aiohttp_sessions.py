@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
+import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
@@ -205,8 +206,10 @@ class AiohttpSessions:
 def _checked_target(url: str, policy: NetworkPolicy) -> URL:
     """``url`` parsed; an IP-literal host checked here, as aiohttp will not resolve it."""
     try:
-        target = URL(url)
-    except (TypeError, ValueError) as exc:
+        # Normalised by httpx (as the httpx stack sends it), then taken as already encoded: a
+        # plain URL(url) would decode escapes such as %2F in the query and change a signed URL.
+        target = URL(str(httpx.URL(url)), encoded=True)
+    except (TypeError, ValueError, httpx.InvalidURL) as exc:
         raise InvalidInputError(f"not an http(s) URL: {url!r} ({exc})") from None
     host = target.raw_host
     if target.scheme not in ("http", "https") or not host:
