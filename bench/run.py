@@ -12,11 +12,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import delivery_bench
+import testing_bench
 import verify_bench
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "verify": verify_bench.main,
     "delivery": delivery_bench.main,
+    "testing": testing_bench.main,
 }
 
 

@@ -143,7 +143,7 @@ def test_a_custom_user_agent_replaces_the_default() -> None:
 
 @pytest.mark.parametrize("name", ["user-agent", "USER-AGENT", "User-agent"])
 def test_a_custom_user_agent_in_any_case_replaces_the_default(name: str) -> None:
-    # BUG: the default is stored as "User-Agent" and the custom header under its own
+    # Was a bug: the default is stored as "User-Agent" and the custom header under its own
     # spelling, so both are sent (two User-Agent headers) unless the case matches exactly.
     sub = WebhookSubscription(URL, SECRET).header(name, "acme-hooks/2")
     headers = build_headers(make_event(sub=sub), None, NOW)

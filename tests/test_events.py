@@ -153,7 +153,7 @@ def test_from_json_refuses_garbage(text: str | bytes) -> None:
 
 @pytest.mark.parametrize("text", ["[]", "null", "5", '"text"', "[1, 2]"], ids=repr)
 def test_from_json_refuses_json_that_is_not_an_object(text: str) -> None:
-    # BUG: ``data.get("v")`` raises AttributeError (not InvalidInputError) on a non-object.
+    # Was a bug: ``data.get("v")`` raises AttributeError (not InvalidInputError) on a non-object.
     with pytest.raises(InvalidInputError):
         WebhookEvent.from_json(text)
 
@@ -217,7 +217,7 @@ def test_repr_hides_credentials_query_and_body() -> None:
     ],
 )
 def test_repr_hides_the_query_of_a_url_without_a_path(url: str) -> None:
-    # BUG: _masked splits the authority at the first "/", so without a path the query string
+    # Was a bug: _masked splits the authority at the first "/", so without a path the query string
     # stays glued to the host and is printed in full.
     text = repr(make_event(target_url=url))
     assert "tok-secret" not in text

@@ -113,14 +113,14 @@ def test_huge_attempt_numbers_give_the_cap(attempt: int) -> None:
 
 
 def test_huge_attempt_number_with_a_zero_base_delay_is_zero() -> None:
-    # BUG: min(max_delay, 0 * factor**n) is 0, but the overflow path returns max_delay.
+    # Was a bug: min(max_delay, 0 * factor**n) is 0, but the overflow path returns max_delay.
     policy = RetryPolicy(base_delay=0, max_delay=10, jitter=0)
     assert policy.delay_after(3) == 0
     assert policy.delay_after(5_000) == 0
 
 
 def test_huge_attempt_number_with_an_int_factor_returns_at_once() -> None:
-    # BUG: an int factor makes ``factor ** (attempt - 1)`` exact integer arithmetic, which
+    # Was a bug: an int factor makes ``factor ** (attempt - 1)`` exact integer arithmetic, which
     # takes unbounded time and memory for a huge attempt number instead of overflowing.
     code = (
         "from webhook_kit.retry import RetryPolicy\n"

@@ -174,7 +174,8 @@ def test_signature_format_accepts_a_good_whsec_secret() -> None:
 
 
 def test_signature_format_refuses_a_verify_only_key_at_that_call() -> None:
-    # BUG: a whpk_ key cannot sign; the format is accepted and every attempt then dead-letters
+    # Was a bug: a whpk_ key cannot sign; the format was accepted and every attempt then
+    # dead-lettered
     # with InvalidSecretError instead of the call that received it raising.
     public_key = "whpk_" + base64.b64encode(bytes(32)).decode()
     sub = WebhookSubscription(URL, public_key)
@@ -202,7 +203,7 @@ def test_timeout_refuses_a_bad_connect_timeout(connect: Any) -> None:
 
 @pytest.mark.parametrize("connect", [0, 0.0])
 def test_timeout_refuses_a_zero_connect_timeout(connect: float) -> None:
-    # BUG: ``if connect`` treats 0 as "not given", so a zero connect timeout is silently
+    # Was a bug: ``if connect`` treats 0 as "not given", so a zero connect timeout is silently
     # replaced by the total instead of being refused.
     with pytest.raises(InvalidInputError):
         subscription().timeout(10, connect=connect)
@@ -382,7 +383,7 @@ async def test_a_failed_dispatch_leaves_nothing_behind(
 async def test_dispatch_refuses_a_lone_surrogate_and_leaves_nothing_behind(
     queue: MemoryQueue, fmt: SignatureFormat
 ) -> None:
-    # BUG: "\ud800" passes serialise_payload; body-only formats then fail with
+    # Was a bug: "\ud800" passes serialise_payload; body-only formats then fail with
     # UnicodeEncodeError and timestamped formats enqueue a job that can never be sent.
     with pytest.raises(InvalidPayloadError):
         await subscription(fmt).dispatch(queue, "order.created", {"note": "\ud800"})

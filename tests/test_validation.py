@@ -202,7 +202,7 @@ def test_refuses_bad_event_names(event: str) -> None:
 
 
 def test_refuses_a_tab_in_an_event_name() -> None:
-    # BUG: the control-character check skips HT (\x09), so "order\tcreated" passes although
+    # Was a bug: the control-character check skips HT (\x09), so "order\tcreated" passes although
     # the docstring and the error message promise printable ASCII.
     with pytest.raises(InvalidInputError):
         check_event_name("order\tcreated")
@@ -315,7 +315,7 @@ def test_refuses_what_is_not_json(payload: Any) -> None:
 
 @pytest.mark.parametrize("payload", ["\ud800", {"note": "a\udfffb"}], ids=repr)
 def test_refuses_lone_surrogates(payload: Any) -> None:
-    # BUG: ensure_ascii=False lets a lone surrogate through; the body then cannot be encoded
+    # Was a bug: ensure_ascii=False lets a lone surrogate through; the body then cannot be encoded
     # as UTF-8 when it is signed or sent.
     with pytest.raises(InvalidPayloadError):
         serialise_payload(payload)

@@ -16,6 +16,8 @@ Receiving side:
     webhook = verify(body, headers, SECRET, scheme=providers.GITHUB)  # a provider's webhooks
 """
 
+import sys as _sys
+
 from . import providers
 from ._version import __version__
 from .clock import Clock, SystemClock, VirtualClock
@@ -115,3 +117,8 @@ __all__ = [
     "verify",
     "verify_signature",
 ]
+
+if "hypothesis" in _sys.modules:  # imported after Hypothesis: its entry point skipped us
+    from ._hypothesis_hook import register as _register_strategies
+
+    _register_strategies()

@@ -1,0 +1,86 @@
+"""`FakeQueue`: a `MemoryQueue` on a virtual clock that replays hours of retries instantly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..clock import VirtualClock
+from ..http_stacks import NetworkStack
+from ..outcomes import AttemptRecord, Outcome
+from ..queues.memory import MemoryQueue
+from ..queues.protocol import Claim
+from ..worker import DEFAULT_CONCURRENCY, Worker
+from .in_process_stack import InProcessStack
+from .receiver import MockReceiver
+from .routing import ReceiverRouter
+
+__all__ = ["FakeQueue"]
+
+FAKE_CLOCK_START = 1_700_000_000.0
+
+
+class FakeQueue(MemoryQueue):
+    """The queue for tests: virtual time, in-process receivers, every attempt recorded.
+
+    ``await WebhookSubscription.register(fake_queue)`` with no client delivers to this queue's
+    receivers in-process (no socket, no network guard) and refuses any other URL.
+    `run_until_idle` jumps the clock to each next due job, so a 27-hour retry schedule runs in
+    milliseconds; the clock never moves during an attempt.
+
+    Usage:
+
+        queue = FakeQueue()
+        receiver = queue.receiver()              # a MockReceiver on the queue's clock
+        await WebhookSubscription.register(queue)
+        await WebhookSubscription(receiver.url, "s3cret").dispatch(queue, "ping", {})
+        await queue.run_until_idle()
+
+    Args:
+        start: the virtual clock's starting epoch seconds (a whole number).
+    """
+
+    def __init__(self, *, start: float = FAKE_CLOCK_START) -> None:
+        self.clock: VirtualClock = VirtualClock(start)
+        super().__init__(clock=self.clock)
+        self.router = ReceiverRouter()
+        self._attempts: list[AttemptRecord] = []
+
+    def receiver(self, *, name: str | None = None) -> MockReceiver:
+        """A new `MockReceiver` on this queue's clock, routed in-process."""
+        return self.router.add(MockReceiver(clock=self.clock, name=name))
+
+    def add_receiver(self, receiver: MockReceiver) -> MockReceiver:
+        """Route deliveries for ``receiver.url`` to ``receiver`` (in-process), on this queue's
+        virtual clock (a receiver on real time would see retries hours apart as instant)."""
+        if not receiver.clock.is_virtual:
+            receiver.clock = self.clock
+        return self.router.add(receiver)
+
+    def default_stack(self) -> NetworkStack:
+        """A hook for `WebhookSubscription.register`, which calls it when given no client: the
+        in-process stack that delivers to this queue's receivers."""
+        return InProcessStack(self.router)
+
+    @property
+    def attempts(self) -> Sequence[AttemptRecord]:
+        """Every attempt recorded, in order: number, time, status or error, outcome."""
+        return tuple(self._attempts)
+
+    def advance(self, seconds: float) -> None:
+        """Move the virtual clock forward by ``seconds``."""
+        self.clock.advance(seconds)
+
+    async def record(self, claim: Claim, outcome: Outcome, attempt: AttemptRecord) -> bool:
+        """The queue protocol's hook (called by the worker): records like `MemoryQueue`, and
+        keeps the attempt in `attempts`."""
+        recorded = await super().record(claim, outcome, attempt)
+        if recorded:
+            self._attempts.append(attempt)
+        return recorded
+
+    async def run_until_idle(self, *, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+        """Deliver until nothing is pending or in flight, jumping the clock between attempts."""
+        await Worker(self, concurrency=concurrency).run_until_idle()
+
+    def __repr__(self) -> str:
+        return f"FakeQueue(now={self.clock.now()!r}, receivers={len(self.router.receivers)})"
