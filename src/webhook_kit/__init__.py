@@ -39,7 +39,16 @@ from .http_stacks.httpx_stack import HttpxStack
 from .keys import Secret, SecretOrSecrets
 from .netguard import NetworkPolicy, TargetRefusedError
 from .outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
-from .queues import Claim, MemoryQueue, QueueCounts, UnknownDeliveryError, WebhookQueue
+from .queues import (
+    Claim,
+    MemoryQueue,
+    QueueCounts,
+    QueueStorageError,
+    SchemaError,
+    SQLiteQueue,
+    UnknownDeliveryError,
+    WebhookQueue,
+)
 from .receiving import (
     SECRET_ENV_VAR,
     WebhookVerifier,
@@ -88,8 +97,11 @@ __all__ = [
     "NotRegisteredError",
     "Outcome",
     "QueueCounts",
+    "QueueStorageError",
     "RetryAt",
     "RetryPolicy",
+    "SQLiteQueue",
+    "SchemaError",
     "Secret",
     "SecretOrSecrets",
     "SecretResolver",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,33 +67,42 @@ class WebhookEvent:
         """Whether a response with ``status`` is retried."""
         return status in DEFAULT_RETRY_STATUS_CODES or status in self.retry_status_codes
 
-    def to_json(self) -> str:
-        """Serialise for storage; `from_json` gives back an equal event."""
-        return json.dumps(
+    def to_json(self, *, with_body: bool = True) -> str:
+        """Serialise for storage; `from_json` gives back an equal event.
+
+        Args:
+            with_body: ``False`` leaves the body out (``""``), for stores that keep it in a
+                column of its own; give it back with ``from_json(text, body=...)``.
+        """
+        own = json.dumps(
             {
                 "v": _FORMAT_VERSION,
                 "id": self.id,
                 "event": self.event,
                 "target_url": self.target_url,
                 "subscription_id": self.subscription_id,
-                "body": self.body,
-                "signature_format": self.signature_format.value,
+                "body": self.body if with_body else "",
                 "signature": self.signature,
-                "headers": [list(pair) for pair in self.headers],
-                "timeout": self.timeout,
-                "connect_timeout": self.connect_timeout,
-                "retry_status_codes": sorted(self.retry_status_codes),
-                "retry_policy": self.retry_policy.to_json(),
-                "network": self.network.to_json(),
                 "created_at": self.created_at,
             },
             separators=(",", ":"),
             ensure_ascii=False,
         )
+        # The delivery settings repeat for every event of a subscription: serialised once.
+        settings = _settings_json(
+            self.signature_format,
+            self.headers,
+            self.timeout,
+            self.connect_timeout,
+            self.retry_status_codes,
+            self.retry_policy,
+            self.network,
+        )
+        return f"{own[:-1]},{settings[1:]}"
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> WebhookEvent:
-        """Load an event stored by `to_json`.
+    def from_json(cls, text: str | bytes, *, body: str | None = None) -> WebhookEvent:
+        """Load an event stored by `to_json` (``body`` replaces a body stored apart).
 
         Raises:
             InvalidInputError: the text is not a stored event (or of an unknown version).
@@ -108,7 +118,7 @@ class WebhookEvent:
                 event=data["event"],
                 target_url=data["target_url"],
                 subscription_id=data["subscription_id"],
-                body=data["body"],
+                body=data["body"] if body is None else body,
                 signature_format=SignatureFormat(data["signature_format"]),
                 signature=data["signature"],
                 headers=tuple((name, value) for name, value in data["headers"]),
@@ -129,6 +139,31 @@ class WebhookEvent:
             f"WebhookEvent(id={self.id!r}, event={self.event!r}, "
             f"target_url={masked_url(self.target_url)!r}, body=<{len(self.body)} chars>)"
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _settings_json(
+    signature_format: SignatureFormat,
+    headers: tuple[tuple[str, str], ...],
+    timeout: float,
+    connect_timeout: float,
+    retry_status_codes: frozenset[int],
+    retry_policy: RetryPolicy,
+    network: NetworkPolicy,
+) -> str:
+    return json.dumps(
+        {
+            "signature_format": signature_format.value,
+            "headers": [list(pair) for pair in headers],
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+            "retry_status_codes": sorted(retry_status_codes),
+            "retry_policy": retry_policy.to_json(),
+            "network": network.to_json(),
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 def masked_url(url: str) -> str:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from .memory import MemoryQueue
 from .protocol import Claim, QueueCounts, SecretMemory, UnknownDeliveryError, WebhookQueue
+from .sqlite import DEFAULT_RETENTION, QueueStorageError, SQLiteQueue
+from .sqlite_schema import SCHEMA_VERSION, SchemaError
 
 __all__ = [
+    "DEFAULT_RETENTION",
+    "SCHEMA_VERSION",
     "Claim",
     "MemoryQueue",
     "QueueCounts",
+    "QueueStorageError",
+    "SQLiteQueue",
+    "SchemaError",
     "SecretMemory",
     "UnknownDeliveryError",
     "WebhookQueue",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 import threading
@@ -15,6 +14,7 @@ from ..errors import InvalidInputError
 from ..events import WebhookEvent
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
 from .protocol import Claim, QueueCounts, SecretMemory, UnknownDeliveryError
+from .signals import WorkSignal
 
 if TYPE_CHECKING:
     from ..delivery import DeliveryHandler
@@ -34,44 +34,6 @@ class _Entry:
     lease_until: float = 0.0
     history: list[AttemptRecord] = field(default_factory=list)
     dead: DeadLetterRecord | None = None
-
-
-class _WorkSignal:
-    """Wakes a worker waiting for work; `notify` is safe from any thread."""
-
-    def __init__(self) -> None:
-        # Created now (asyncio binds it to a loop only when awaited), so a notification that
-        # comes before the first wait is kept, not lost.
-        self._event = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def notify(self) -> None:
-        event, loop = self._event, self._loop
-        if loop is None or loop.is_closed():
-            event.set()
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            event.set()
-        else:
-            loop.call_soon_threadsafe(event.set)
-
-    async def wait(self, max_wait: float) -> None:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            pending = self._event.is_set()
-            self._loop, self._event = loop, asyncio.Event()
-            if pending:
-                self._event.set()
-        try:
-            await asyncio.wait_for(self._event.wait(), max_wait)
-        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
-            pass
-        finally:
-            self._event.clear()
 
 
 class MemoryQueue:
@@ -97,7 +59,7 @@ class MemoryQueue:
         self._delivered = 0
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
-        self._work = _WorkSignal()
+        self._work = WorkSignal()
 
     async def enqueue(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
         """Store ``event`` (see `WebhookQueue.enqueue`)."""

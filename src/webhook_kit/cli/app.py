@@ -1,0 +1,75 @@
+"""The command group, and how errors a person can cause are reported: one line, exit 1."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .._version import __version__
+from ..errors import WebhookKitError
+
+__all__ = ["DEFAULT_DB", "cli", "main", "person_errors"]
+
+DEFAULT_DB = Path("webhook-kit.sqlite3")
+"""The queue file used when ``--db`` is not given: in the current directory."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def person_errors(command: F) -> F:
+    """Report `WebhookKitError`s (bad URL, secret, unreadable database …) as one clear line."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except WebhookKitError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _FieldsFormatter(logging.Formatter):
+    """A log line with the record's structured fields appended as ``key=value``."""
+
+    _FIELDS = ("webhook_id", "webhook_event", "attempt", "status", "error", "latency", "outcome")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = [
+            f"{name}={getattr(record, name)!r}"
+            for name in self._FIELDS
+            if getattr(record, name, None) is not None
+        ]
+        return f"{line} {' '.join(fields)}" if fields else line
+
+
+def configure_logging(verbose: bool) -> None:
+    """One line per record on stderr, structured fields included."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_FieldsFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("webhook_kit")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="webhook-kit")
+def cli() -> None:
+    """webhook-kit: send signed webhooks through a durable queue, and check them.
+
+    Start with `webhook-kit demo`.
+    """
+
+
+def main() -> None:
+    """The console-script entry point."""
+    from . import demo, send, worker  # noqa: F401  (registers the commands)
+
+    cli(prog_name="webhook-kit")

@@ -1,0 +1,74 @@
+"""``webhook-kit worker``: deliver what the queue holds until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from ..worker import DEFAULT_LEASE_GRACE
+from .app import cli, configure_logging, person_errors
+from .options import db_option, open_queue
+
+logger = logging.getLogger("webhook_kit.worker")
+
+
+@cli.command()
+@db_option
+@click.option("--concurrency", type=click.IntRange(1, 10_000), default=32, show_default=True)
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    envvar="WEBHOOK_KIT_SECRET",
+    help="Signing secret(s) for timestamped formats (repeat for rotation; default: "
+    "$WEBHOOK_KIT_SECRET). Body-only formats were signed at dispatch and need none.",
+)
+@click.option(
+    "--lease-grace",
+    type=click.FloatRange(0, 3600),
+    default=DEFAULT_LEASE_GRACE,
+    show_default=True,
+    help="Seconds a claim outlives its attempt's timeout; after that another worker may take "
+    "over an attempt this one lost (e.g. when it was killed).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@person_errors
+def worker(
+    db: Path, concurrency: int, secrets: tuple[str, ...], lease_grace: float, verbose: bool
+) -> None:
+    """Deliver queued webhooks until stopped (SIGTERM or SIGINT: finish in-flight, exit 0)."""
+    configure_logging(verbose)
+    asyncio.run(_run(db, concurrency, secrets, lease_grace))
+
+
+async def _run(db: Path, concurrency: int, secrets: tuple[str, ...], lease_grace: float) -> None:
+    from ..subscription import WebhookSubscription
+    from ..worker import Worker
+
+    queue = open_queue(db, create=True)
+    resolver = (lambda event: list(secrets)) if secrets else None
+    await WebhookSubscription.register(queue, secrets=resolver)
+    runner = Worker(queue, concurrency=concurrency, lease_grace=lease_grace)
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()
+
+    def stop(signum: int) -> None:
+        logger.info("received %s: finishing in-flight attempts", signal.Signals(signum).name)
+        task = loop.create_task(runner.stop())
+        stopping.add(task)
+        task.add_done_callback(stopping.discard)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+    logger.info("worker started on %s (concurrency %d)", db, concurrency)
+    try:
+        await runner.run()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        queue.close()
+    logger.info("worker stopped")

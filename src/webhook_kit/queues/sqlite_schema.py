@@ -1,0 +1,136 @@
+"""The SQLite queue's schema and its forward migrations, versioned from day one."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from ..errors import WebhookKitError
+
+__all__ = ["SCHEMA_VERSION", "SchemaError", "check_before_opening", "migrate"]
+
+# Each entry takes the schema from version N to N + 1; never edit a released entry, append.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE jobs (
+        id          TEXT PRIMARY KEY,
+        state       TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'delivered', 'dead')),
+        due         REAL NOT NULL,  -- pending: when due, in_flight: when the lease ends
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        timeout     REAL NOT NULL,
+        lease_token INTEGER,
+        created_at  REAL NOT NULL,
+        finished_at REAL,
+        target_url  TEXT NOT NULL,
+        body        TEXT NOT NULL,  -- the exact JSON text every attempt sends
+        event_json  TEXT NOT NULL   -- the rest of the WebhookEvent (its body left empty)
+    );
+    CREATE INDEX pending_by_due ON jobs (due) WHERE state = 'pending';
+    CREATE INDEX in_flight_by_lease_end ON jobs (due) WHERE state = 'in_flight';
+    CREATE TABLE attempts (
+        delivery_id      TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        attempt          INTEGER NOT NULL,
+        started_at       REAL NOT NULL,
+        status           INTEGER,
+        error            TEXT,
+        latency          REAL NOT NULL,
+        response_excerpt TEXT NOT NULL,
+        outcome          TEXT NOT NULL
+    );
+    CREATE INDEX attempts_by_delivery ON attempts (delivery_id, started_at);
+    CREATE TABLE dead_letters (
+        delivery_id      TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+        reason           TEXT NOT NULL,
+        gone             INTEGER NOT NULL,
+        attempts         INTEGER NOT NULL,
+        dead_at          REAL NOT NULL,
+        last_status      INTEGER,
+        last_error       TEXT,
+        response_excerpt TEXT NOT NULL
+    );
+    CREATE INDEX dead_letters_by_time ON dead_letters (dead_at);
+    """,
+)
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+"""The schema version this release writes."""
+
+
+class SchemaError(WebhookKitError):
+    """The database was written by a newer webhook-kit (or is not a webhook-kit queue)."""
+
+
+_OUR_TABLES = frozenset({"jobs", "attempts", "dead_letters"})
+
+
+def check_before_opening(path: Path) -> None:
+    """Refuse, without writing a byte, a file that is not a webhook-kit queue this release can
+    open: another application's database, a newer schema, or not a database at all.
+
+    Raises:
+        SchemaError: a newer release's queue.
+        QueueStorageError: another application's database, a file that is not a database, or
+            one that cannot be read.
+    """
+    from .sqlite import QueueStorageError
+
+    if not path.exists() or (path.is_file() and os.path.getsize(path) == 0):
+        return  # a new queue
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise QueueStorageError(f"the queue database {path} cannot be opened: {exc}") from exc
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        tables = {
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+    except sqlite3.Error as exc:
+        raise QueueStorageError(f"{path} is not a webhook-kit queue: {exc}") from exc
+    finally:
+        connection.close()
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the queue {path} has schema version {version}, newer than this webhook-kit knows "
+            f"({SCHEMA_VERSION}): upgrade webhook-kit"
+        )
+    if tables - _OUR_TABLES or (version == 0 and tables):
+        raise QueueStorageError(f"{path} is a SQLite database, but not a webhook-kit queue")
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Bring the schema up to `SCHEMA_VERSION`; return the version found before.
+
+    Runs in one ``BEGIN IMMEDIATE`` transaction, so two processes opening a new file at once
+    cannot both migrate it.
+
+    Raises:
+        SchemaError: the file's schema is newer than this release knows.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        found = connection.execute("PRAGMA user_version").fetchone()[0]
+        if found > SCHEMA_VERSION:
+            raise SchemaError(
+                f"this queue's schema is version {found}, newer than this webhook-kit knows "
+                f"({SCHEMA_VERSION}): upgrade webhook-kit"
+            )
+        for version in range(found, SCHEMA_VERSION):
+            for statement in _statements(_MIGRATIONS[version]):
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return int(found)
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT first; split instead, so a migration stays in the transaction
+    # (so no migration may have a semicolon other than between statements).
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
