@@ -11,13 +11,20 @@ import anyio
 
 from .delivery import DeliveryHandler
 from .errors import InvalidInputError, WebhookKitError
-from .outcomes import Delivered
-from .queues.protocol import Claim, WebhookQueue
+from .health import EndpointHealth, EndpointState, EndpointStatus, HealthPolicy, endpoint_of
+from .outcomes import AttemptRecord, DeadLetter, Delivered
+from .queues.protocol import Claim, EndpointRecord, WebhookQueue
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_LEASE_GRACE", "NotRegisteredError", "Worker"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_LEASE_GRACE",
+    "NotRegisteredError",
+    "Worker",
+    "enable_endpoint",
+]
 
 logger = logging.getLogger("webhook_kit.worker")
 
@@ -28,6 +35,20 @@ DEFAULT_LEASE_GRACE = 15.0
 """Seconds a lease outlives its attempt's timeout (30 s by default, so 45 s in all)."""
 
 _POLL_INTERVAL = 1.0
+_ENDPOINT_SYNC_INTERVAL = 5.0
+
+
+async def enable_endpoint(queue: WebhookQueue, url: str) -> None:
+    """Record the endpoint of ``url`` as healthy again; every worker on ``queue`` takes it in
+    within a few seconds (``webhook-kit endpoints enable URL`` does this)."""
+    await queue.save_endpoint(
+        EndpointRecord(
+            endpoint=endpoint_of(url),
+            state=EndpointState.HEALTHY.value,
+            reason="re-enabled",
+            updated_at=queue.clock.now(),
+        )
+    )
 
 
 class NotRegisteredError(WebhookKitError):
@@ -49,6 +70,9 @@ class Worker:
         client: an ``httpx.AsyncClient`` to deliver with instead of the handler's stack (the
             network guard does not apply to a client you bring).
         lease_grace: seconds a lease outlives its attempt's timeout.
+        health: endpoint health (per-endpoint limits and circuit breakers, see
+            `webhook_kit.health`): ``True`` for the default `HealthPolicy`, a policy, or
+            ``False``/``None`` to attempt every due delivery as it comes.
 
     Raises:
         InvalidInputError: ``concurrency`` below 1 or a negative ``lease_grace``.
@@ -61,6 +85,7 @@ class Worker:
         concurrency: int = DEFAULT_CONCURRENCY,
         client: httpx.AsyncClient | None = None,
         lease_grace: float = DEFAULT_LEASE_GRACE,
+        health: HealthPolicy | bool | None = True,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidInputError("concurrency must be an int of at least 1")
@@ -70,12 +95,18 @@ class Worker:
         self.concurrency = concurrency
         self.lease_grace = float(lease_grace)
         self._client = client
+        if health is True:
+            health = HealthPolicy()
+        self.health: EndpointHealth | None = (
+            EndpointHealth(concurrency, health) if isinstance(health, HealthPolicy) else None
+        )
         self._in_flight: dict[int, Claim] = {}
         self._progress = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
         self._stopping = False
         self._running = False
+        self._endpoints_synced = 0.0
 
     def _handler(self) -> DeliveryHandler:
         handler = self.queue.handler
@@ -120,6 +151,7 @@ class Worker:
         if self._running:
             raise InvalidInputError("this worker is already running")
         handler = self._handler()
+        await self._sync_endpoints()
         # _stopping is not reset here: a stop() that came before this run got going still counts.
         self._running, self._failure = True, None
         self._progress = asyncio.Event()
@@ -150,10 +182,16 @@ class Worker:
         queue, clock = self.queue, self.queue.clock
         while not self._stopping:
             self._raise_failure()
+            if self.health is not None and not clock.is_virtual:
+                now = clock.now()
+                if now - self._endpoints_synced >= _ENDPOINT_SYNC_INTERVAL:
+                    await self._sync_endpoints()
             free = self.concurrency - len(self._in_flight)
             if free > 0:
                 claims = await queue.claim(free, lease_grace=self.lease_grace)
                 for claim in claims:
+                    if self.health is not None and not await self._admitted(claim):
+                        continue
                     self._in_flight[claim.token] = claim
                     task = asyncio.create_task(self._attempt(handler, claim))
                     self._tasks.add(task)
@@ -211,15 +249,88 @@ class Worker:
                     timer.cancel()
         progress.clear()
 
+    async def _sync_endpoints(self) -> None:
+        """Take in endpoint states other workers and the CLI recorded (disabled, enabled)."""
+        health = self.health
+        self._endpoints_synced = self.queue.clock.now()
+        if health is None:
+            return
+        for record in await self.queue.endpoint_records():
+            known = health.state_of(record.endpoint)
+            if (
+                record.state == EndpointState.DISABLED.value
+                and known is not EndpointState.DISABLED
+            ):
+                health.disable(record.endpoint, record.reason)
+            elif record.state == EndpointState.HEALTHY.value and known is EndpointState.DISABLED:
+                health.enable(record.endpoint)
+
+    async def _save_endpoint(self, status: EndpointStatus) -> None:
+        await self.queue.save_endpoint(
+            EndpointRecord(
+                endpoint=status.endpoint,
+                state=status.state.value,
+                reason=status.reason,
+                updated_at=self.queue.clock.now(),
+                probe_at=status.probe_at,
+            )
+        )
+        level = logging.WARNING if status.state is not EndpointState.HEALTHY else logging.INFO
+        logger.log(level, "endpoint %s is %s: %s", status.endpoint, status.state, status.reason)
+
+    async def enable_endpoint(self, url: str) -> None:
+        """Re-enable the endpoint of ``url`` (disabled after a 410 or a long failure).
+
+        Its dead letters stay dead: redrive them once it is enabled.
+        """
+        endpoint = endpoint_of(url)
+        if self.health is not None:
+            self.health.enable(endpoint)
+        await enable_endpoint(self.queue, url)
+
+    async def _admitted(self, claim: Claim) -> bool:
+        """Ask endpoint health; a delivery it holds back is deferred or dead-lettered here."""
+        health = self.health
+        if health is None:
+            return True
+        now = self.queue.clock.now()
+        admission = health.admit(endpoint_of(claim.event.target_url), now)
+        if admission.admit:
+            return True
+        if admission.disabled:
+            record = AttemptRecord(
+                delivery_id=claim.event.id,
+                attempt=claim.attempt,
+                started_at=now,
+                status=None,
+                error=f"endpoint disabled: {admission.reason}",
+                latency=0.0,
+                response_excerpt="",
+                outcome="dead",
+            )
+            reason = f"the endpoint is disabled ({admission.reason}); re-enable it, then redrive"
+            await self.queue.record(claim, DeadLetter(reason), record)
+        else:
+            await self.queue.release(claim, not_before=admission.defer_until)
+        return False
+
     async def _attempt(self, handler: DeliveryHandler, claim: Claim) -> None:
         queue = self.queue
+        health = self.health
+        endpoint = endpoint_of(claim.event.target_url)
         try:
             try:
                 outcome, record = await handler.attempt(queue, claim)
             except BaseException:  # cancelled mid-attempt: give the job back, uncounted
+                if health is not None:
+                    health.released(endpoint)
                 with anyio.CancelScope(shield=True):
                     await queue.release(claim)
                 raise
+            if health is not None:
+                changed = health.finished(endpoint, outcome, record, queue.clock.now())
+                if changed is not None:
+                    await self._save_endpoint(changed)
             if not await queue.record(claim, outcome, record):
                 logger.warning(
                     "webhook %s attempt %d finished after its lease expired; another worker "

@@ -416,7 +416,9 @@ async def test_dead_letters_are_redriven_except_the_gone(caplog: pytest.LogCaptu
         subscription = WebhookSubscription(URL + "?token=hidden", SECRET)
         broken = await subscription.dispatch(queue, "order.created", ORDER)
         await worker.run_until_idle()
-        gone = await subscription.dispatch(queue, "order.created", ORDER)
+        # Another endpoint: a 410 disables its endpoint, and the redrive below goes to the first.
+        retired = WebhookSubscription(URL + "/retired?token=hidden", SECRET)
+        gone = await retired.dispatch(queue, "order.created", ORDER)
         await worker.run_until_idle()
 
         [first, second] = await queue.list_dead_letters()

@@ -13,7 +13,7 @@ from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError
 from ..events import WebhookEvent
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
-from .protocol import Claim, QueueCounts, SecretMemory, UnknownDeliveryError
+from .protocol import Claim, EndpointRecord, QueueCounts, SecretMemory, UnknownDeliveryError
 from .signals import WorkSignal
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class MemoryQueue:
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
         self._work = WorkSignal()
+        self._endpoints: dict[str, EndpointRecord] = {}
 
     async def enqueue(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
         """Store ``event`` (see `WebhookQueue.enqueue`)."""
@@ -143,15 +144,15 @@ class MemoryQueue:
             self._work.notify()
         return True
 
-    async def release(self, claim: Claim) -> None:
-        """Give a leased job back, due now, the attempt not counted."""
+    async def release(self, claim: Claim, *, not_before: float | None = None) -> None:
+        """Give a leased job back, due at ``not_before`` (default now), the attempt uncounted."""
         with self._lock:
             entry = self._holds(claim)
             if entry is None:
                 return
             del self._in_flight[entry.event.id]
             entry.attempts -= 1
-            self._schedule(entry, self.clock.now())
+            self._schedule(entry, self.clock.now() if not_before is None else not_before)
         self._work.notify()
 
     async def next_due(self) -> float | None:
@@ -217,6 +218,15 @@ class MemoryQueue:
                 delivered=self._delivered,
                 dead=len(self._dead),
             )
+
+    async def endpoint_records(self) -> list[EndpointRecord]:
+        """Every endpoint whose health was recorded."""
+        return sorted(self._endpoints.values(), key=lambda record: record.endpoint)
+
+    async def save_endpoint(self, record: EndpointRecord) -> None:
+        """Record an endpoint's health."""
+        self._endpoints[record.endpoint] = record
+        self._work.notify()
 
     def __repr__(self) -> str:
         return f"MemoryQueue(clock={self.clock!r}, deliveries={len(self._entries)})"

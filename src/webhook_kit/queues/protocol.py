@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Claim",
+    "EndpointRecord",
     "QueueCounts",
     "SecretMemory",
     "UnknownDeliveryError",
@@ -54,6 +55,25 @@ class Claim:
     attempt: int
     lease_until: float
     token: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRecord:
+    """An endpoint's health as the queue keeps it, so every worker and the CLI see it.
+
+    Attributes:
+        endpoint: the target URL without its query (see `webhook_kit.health.endpoint_of`).
+        state: ``"healthy"``, ``"paused"``, ``"probing"`` or ``"disabled"``.
+        reason: why it is paused or disabled.
+        updated_at: when the state was recorded (the queue's clock).
+        probe_at: when a paused endpoint is probed again.
+    """
+
+    endpoint: str
+    state: str
+    reason: str
+    updated_at: float
+    probe_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +161,8 @@ class WebhookQueue(Protocol):
         """Record an attempt and its outcome. ``False`` if the lease was lost (nothing changed)."""
         ...
 
-    async def release(self, claim: Claim) -> None:
-        """Give a leased job back, due now, without counting the attempt."""
+    async def release(self, claim: Claim, *, not_before: float | None = None) -> None:
+        """Give a leased job back, due at ``not_before`` (default now), the attempt uncounted."""
         ...
 
     async def next_due(self) -> float | None:
@@ -171,4 +191,12 @@ class WebhookQueue(Protocol):
 
     async def counts(self) -> QueueCounts:
         """How many deliveries are in each state."""
+        ...
+
+    async def endpoint_records(self) -> list[EndpointRecord]:
+        """Every endpoint whose health was recorded."""
+        ...
+
+    async def save_endpoint(self, record: EndpointRecord) -> None:
+        """Record an endpoint's health (replacing what was recorded before)."""
         ...

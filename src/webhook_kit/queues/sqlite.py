@@ -24,7 +24,7 @@ from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError, WebhookKitError
 from ..events import WebhookEvent
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
-from .protocol import Claim, QueueCounts, SecretMemory, UnknownDeliveryError
+from .protocol import Claim, EndpointRecord, QueueCounts, SecretMemory, UnknownDeliveryError
 from .signals import WorkSignal
 from .sqlite_schema import check_before_opening, migrate
 
@@ -332,13 +332,17 @@ class SQLiteQueue:
             self._events.pop(delivery_id, None)
         return True
 
-    async def release(self, claim: Claim) -> None:
-        """Give a leased job back, due now, the attempt not counted."""
+    async def release(self, claim: Claim, *, not_before: float | None = None) -> None:
+        """Give a leased job back, due at ``not_before`` (default now), the attempt uncounted."""
         with _storage_errors(self.path):
             self._connection().execute(
                 "UPDATE jobs SET state = 'pending', attempts = attempts - 1, due = ?,"
                 " lease_token = NULL WHERE id = ? AND state = 'in_flight' AND lease_token = ?",
-                (self.clock.now(), claim.event.id, claim.token),
+                (
+                    self.clock.now() if not_before is None else not_before,
+                    claim.event.id,
+                    claim.token,
+                ),
             )
         self._work.notify()
 
@@ -468,6 +472,37 @@ class SQLiteQueue:
                 .fetchone()
             )
         return QueueCounts(*(int(value or 0) for value in row))
+
+    # -- endpoint health ---------------------------------------------------------------------
+
+    async def endpoint_records(self) -> list[EndpointRecord]:
+        """Every endpoint whose health was recorded."""
+        with _storage_errors(self.path):
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT endpoint, state, reason, updated_at, probe_at FROM endpoints"
+                    " ORDER BY endpoint"
+                )
+                .fetchall()
+            )
+        return [EndpointRecord(*row) for row in rows]
+
+    async def save_endpoint(self, record: EndpointRecord) -> None:
+        """Record an endpoint's health (every worker on the file and the CLI see it)."""
+        with _storage_errors(self.path):
+            self._connection().execute(
+                "INSERT OR REPLACE INTO endpoints (endpoint, state, reason, updated_at,"
+                " probe_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    record.endpoint,
+                    record.state,
+                    record.reason,
+                    record.updated_at,
+                    record.probe_at,
+                ),
+            )
+        self._work.notify()
 
     # -- retention -------------------------------------------------------------------------
 

@@ -51,6 +51,16 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX dead_letters_by_time ON dead_letters (dead_at);
     """,
+    # 2: endpoint health, shared by every worker on the file and the command line.
+    """
+    CREATE TABLE endpoints (
+        endpoint   TEXT PRIMARY KEY,
+        state      TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        probe_at   REAL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -61,7 +71,7 @@ class SchemaError(WebhookKitError):
     """The database was written by a newer webhook-kit (or is not a webhook-kit queue)."""
 
 
-_OUR_TABLES = frozenset({"jobs", "attempts", "dead_letters"})
+_OUR_TABLES = frozenset({"jobs", "attempts", "dead_letters", "endpoints"})
 
 
 def check_before_opening(path: Path) -> None:

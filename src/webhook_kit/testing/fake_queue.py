@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..clock import VirtualClock
+from ..health import HealthPolicy
 from ..http_stacks import NetworkStack
 from ..outcomes import AttemptRecord, Outcome
 from ..queues.memory import MemoryQueue
@@ -78,9 +79,15 @@ class FakeQueue(MemoryQueue):
             self._attempts.append(attempt)
         return recorded
 
-    async def run_until_idle(self, *, concurrency: int = DEFAULT_CONCURRENCY) -> None:
-        """Deliver until nothing is pending or in flight, jumping the clock between attempts."""
-        await Worker(self, concurrency=concurrency).run_until_idle()
+    async def run_until_idle(
+        self, *, concurrency: int = DEFAULT_CONCURRENCY, health: HealthPolicy | bool = False
+    ) -> None:
+        """Deliver until nothing is pending or in flight, jumping the clock between attempts.
+
+        Endpoint health (limits, pauses) is off, so a retry schedule is exactly the policy's;
+        pass ``health=True`` or a `HealthPolicy` to test it.
+        """
+        await Worker(self, concurrency=concurrency, health=health).run_until_idle()
 
     def __repr__(self) -> str:
         return f"FakeQueue(now={self.clock.now()!r}, receivers={len(self.router.receivers)})"
