@@ -75,6 +75,8 @@ def check_target_url(url: str) -> str:
         )
     if not parsed.host:
         raise InvalidTargetError("the target URL has no host")
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise InvalidTargetError(f"the target URL's port must be 1 to 65535, not {parsed.port}")
     return url
 
 

@@ -98,15 +98,20 @@ async def _demo(directory: Path) -> None:
     async with receiver.serve() as url:
         console.print(f"[bold]webhook-kit demo[/]: receiver at {url}, queue {queue.path}")
         await WebhookSubscription.register(queue)
-        subscription = (
-            WebhookSubscription(url, SECRET)
+        # One endpoint per event, as if each were another customer's: the endpoint that
+        # answers 410 Gone is disabled, and must not take the others' deliveries with it.
+        subscriptions = {
+            event: WebhookSubscription(f"{url}/{event}", SECRET)
             .signature_format(SignatureFormat.STANDARD_WEBHOOKS)
             .allow_private_targets(True)  # the demo's receiver is on loopback
             .retry_policy(DEMO_RETRY_POLICY)
-        )
+            for event in SCRIPTS
+        }
         ids = {}
         for number, event in enumerate(BATCH, 1):
-            delivery_id = await subscription.dispatch(queue, event, {"n": number, "event": event})
+            delivery_id = await subscriptions[event].dispatch(
+                queue, event, {"n": number, "event": event}
+            )
             ids[delivery_id] = event
         console.print(f"dispatched {len(ids)} webhooks (Standard Webhooks signatures)")
         worker = Worker(queue, concurrency=8)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,7 +15,41 @@ from ..worker import DEFAULT_LEASE_GRACE
 from .app import cli, configure_logging, person_errors
 from .options import db_option, open_queue
 
+if TYPE_CHECKING:
+    from ..delivery import SecretResolver
+    from ..events import WebhookEvent
+
 logger = logging.getLogger("webhook_kit.worker")
+
+
+def _secrets(given: tuple[str, ...]) -> tuple[str, ...]:
+    """The --secret values, else $WEBHOOK_KIT_SECRET as ONE secret (as `send` reads it: click
+    would split a repeatable option's variable at whitespace)."""
+    secrets = given or tuple(filter(None, [os.environ.get("WEBHOOK_KIT_SECRET", "")]))
+    if any(not secret for secret in secrets):
+        raise click.BadParameter("a secret must not be empty", param_hint="--secret")
+    return secrets
+
+
+def _resolver(secrets: tuple[str, ...]) -> SecretResolver | None:
+    """Give each delivery the secrets its format can use (all of them if none can, so that
+    the attempt says why): a worker may hold secrets of several formats."""
+    if not secrets:
+        return None
+    from ..errors import InvalidSecretError
+    from ..signing import FORMAT_SCHEMES
+
+    def usable(secret: str, event: WebhookEvent) -> bool:
+        try:
+            FORMAT_SCHEMES[event.signature_format].keys(secret)
+        except InvalidSecretError:
+            return False
+        return True
+
+    def resolve(event: WebhookEvent) -> list[str]:
+        return [secret for secret in secrets if usable(secret, event)] or list(secrets)
+
+    return resolve
 
 
 @cli.command()
@@ -23,7 +59,7 @@ logger = logging.getLogger("webhook_kit.worker")
     "--secret",
     "secrets",
     multiple=True,
-    envvar="WEBHOOK_KIT_SECRET",
+    callback=lambda ctx, param, value: _secrets(value),
     help="Signing secret(s) for timestamped formats (repeat for rotation; default: "
     "$WEBHOOK_KIT_SECRET). Body-only formats were signed at dispatch and need none.",
 )
@@ -50,8 +86,7 @@ async def _run(db: Path, concurrency: int, secrets: tuple[str, ...], lease_grace
     from ..worker import Worker
 
     queue = open_queue(db, create=True)
-    resolver = (lambda event: list(secrets)) if secrets else None
-    await WebhookSubscription.register(queue, secrets=resolver)
+    await WebhookSubscription.register(queue, secrets=_resolver(secrets))
     runner = Worker(queue, concurrency=concurrency, lease_grace=lease_grace)
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()

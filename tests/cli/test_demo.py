@@ -1,0 +1,115 @@
+"""``webhook-kit demo``: the whole job in one command, and nothing left behind."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from webhook_kit.cli.demo import BATCH
+from webhook_kit.queues import SQLiteQueue
+
+from . import invoke, on_queue, run_cli
+
+# What the receiver's scripts make of the events that cannot be delivered.
+DEAD = {
+    "customer.deleted": "the receiver answered 410 Gone",
+    "order.refunded": "the receiver answered 400, a client error",
+    "payment.failed": "gave up after 4 attempts; the last: status 503",
+}
+SUMMARY = re.compile(
+    r"(\d+) delivered, (\d+) dead-lettered, (\d+) requests received, "
+    r"(\d+) signatures verified, (\d+) failed, in [\d.]+s"
+)
+
+
+def table(output: str, title: str) -> list[list[str]]:
+    """The body rows of the rich table titled ``title``, wrapped cells joined again."""
+    lines = output.splitlines()
+    start = next((n for n, line in enumerate(lines) if line.strip() == title), None)
+    assert start is not None, f"no table {title!r} in:\n{output}"
+    rows: list[list[str]] = []
+    for line in lines[start + 1 :]:
+        if line.startswith("└"):
+            break
+        if not line.startswith("│"):
+            continue  # the frame and the header
+        cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
+        if rows and not cells[0]:  # a wrapped row goes on
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+        else:
+            rows.append(cells)
+    return rows
+
+
+def summary(output: str) -> dict[str, int]:
+    match = SUMMARY.search(" ".join(output.split()))
+    assert match is not None, f"no summary line in:\n{output}"
+    names = ("delivered", "dead", "received", "verified", "failed")
+    return dict(zip(names, map(int, match.groups()), strict=True))
+
+
+def check_report(output: str) -> None:
+    """Every event of the batch is in the Deliveries table; the dead letters are the scripted."""
+    deliveries = table(output, "Deliveries")
+    assert [row[0] for row in deliveries] == BATCH
+    ids = [row[1] for row in deliveries]
+    assert all(re.fullmatch(r"[0-9a-f]{8}", short) for short in ids), ids
+    assert len(set(ids)) == len(BATCH)
+    outcomes = {row[0]: row[3] for row in deliveries}
+    assert {event for event, outcome in outcomes.items() if outcome == "dead"} == set(DEAD)
+    assert {outcome for event, outcome in outcomes.items() if event not in DEAD} == {"delivered"}
+
+    dead_letters = table(output, "Dead letters")
+    assert sorted(row[0] for row in dead_letters) == sorted(DEAD)
+    for event, short_id, _attempts, reason in dead_letters:
+        assert DEAD[event] in reason
+        assert short_id in ids
+    assert {row[0]: row[2] for row in dead_letters}["payment.failed"] == "4"
+
+    totals = summary(output)
+    assert totals["delivered"] + totals["dead"] == len(BATCH)
+    assert totals["dead"] == len(DEAD)
+    assert totals["failed"] == 0
+    assert totals["verified"] == totals["received"] > len(BATCH)  # retries were made
+
+
+def demo_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("webhook-kit-demo-*"))
+
+
+def test_demo_delivers_a_batch_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    before = demo_dirs()
+    completed = run_cli(["demo"], cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr
+    check_report(completed.stdout)
+    assert "signatures verified, 0 failed" in " ".join(completed.stdout.split())
+    # Nothing in the working directory, and the queue's temporary directory is gone.
+    assert list(tmp_path.iterdir()) == []
+    assert demo_dirs() - before == set()
+    match = re.search(r"queue (\S+)/demo\.sqlite3", completed.stdout)
+    assert match is not None, completed.stdout
+    assert Path(match.group(1)).name.startswith("webhook-kit-demo-")
+    assert not Path(match.group(1)).exists()
+
+
+def test_demo_keep_keeps_the_queue_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    keep = tmp_path / "kept" / "queue"  # made if missing
+    result = invoke(["demo", "--keep", str(keep)])
+    assert result.exit_code == 0, result.output
+    check_report(result.stdout)
+    assert [path.name for path in tmp_path.iterdir()] == ["kept"]
+    assert (keep / "demo.sqlite3").is_file()
+
+    async def inspect(queue: SQLiteQueue) -> tuple[int, int, int, list[str]]:
+        counts = await queue.counts()
+        dead = await queue.list_dead_letters()
+        return counts.delivered, counts.dead, counts.pending, [d.event.event for d in dead]
+
+    delivered, dead, pending, dead_events = on_queue(keep / "demo.sqlite3", inspect)
+    assert (delivered + dead, pending) == (len(BATCH), 0)
+    assert sorted(dead_events) == sorted(DEAD)
