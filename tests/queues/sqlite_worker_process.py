@@ -61,9 +61,7 @@ async def run(db: Path, log_path: Path, concurrency: int, lease_grace: float) ->
         try:
             await WebhookSubscription.register(queue)
             # Endpoint health off: its deferrals are claims too, and these tests count claims.
-            worker = Worker(
-                queue, concurrency=concurrency, lease_grace=lease_grace, health=False
-            )
+            worker = Worker(queue, concurrency=concurrency, lease_grace=lease_grace, health=False)
             loop = asyncio.get_running_loop()
             stopping: set[asyncio.Task[None]] = set()
 
