@@ -12,7 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+# Every path answers 200 "ok" at once, except paths ending in /hang: they never answer, and
+# end when the client hangs up (its timeout), as a stuck receiver would look to the sender.
 _APP = """
+import asyncio
+
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
@@ -20,9 +24,19 @@ async def app(scope, receive, send):
     while more:
         message = await receive()
         more = message.get("more_body", False)
+    if scope["path"].endswith("/hang"):
+        try:
+            await asyncio.wait_for(_hang_up(receive), 300)
+        except asyncio.TimeoutError:
+            pass
+        return
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"ok"})
+
+async def _hang_up(receive):
+    while (await receive())["type"] != "http.disconnect":
+        pass
 """
 
 

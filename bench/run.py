@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import delivery_bench
+import health_bench
 import sqlite_bench
 import testing_bench
 import verify_bench
@@ -21,6 +22,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "delivery": delivery_bench.main,
     "testing": testing_bench.main,
     "sqlite": sqlite_bench.main,
+    "health": health_bench.main,
 }
 
 

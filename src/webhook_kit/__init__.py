@@ -33,6 +33,7 @@ from .errors import (
     WebhookKitError,
 )
 from .events import DEFAULT_RETRY_STATUS_CODES, WebhookEvent
+from .health import EndpointState, EndpointStatus, HealthPolicy, endpoint_of
 from .http_stacks import NetworkStack, TransportError, TransportErrorKind
 from .http_stacks.aiohttp_stack import AiohttpStack
 from .http_stacks.httpx_stack import HttpxStack
@@ -41,6 +42,7 @@ from .netguard import NetworkPolicy, TargetRefusedError
 from .outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
 from .queues import (
     Claim,
+    EndpointRecord,
     MemoryQueue,
     QueueCounts,
     QueueStorageError,
@@ -63,7 +65,7 @@ from .validation import InvalidHeaderError, InvalidTargetError
 from .verification import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, verify
 from .verified import VerifiedWebhook
 from .wire import HEADER_EVENT, HEADER_ID, HEADER_SIGNATURE, USER_AGENT
-from .worker import NotRegisteredError, Worker
+from .worker import NotRegisteredError, Worker, enable_endpoint
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -83,6 +85,10 @@ __all__ = [
     "DeadLetterRecord",
     "Delivered",
     "DeliveryHandler",
+    "EndpointRecord",
+    "EndpointState",
+    "EndpointStatus",
+    "HealthPolicy",
     "HttpxStack",
     "InvalidHeaderError",
     "InvalidInputError",
@@ -123,6 +129,8 @@ __all__ = [
     "WebhookVerifier",
     "Worker",
     "__version__",
+    "enable_endpoint",
+    "endpoint_of",
     "providers",
     "sign",
     "verification_error_response",

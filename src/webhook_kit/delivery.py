@@ -182,13 +182,13 @@ class DeliveryHandler:
                     _attempt_budget.reset(budget)
         except TargetRefusedError as exc:
             error = str(exc)
-            outcome: Outcome = DeadLetter(str(exc))
+            outcome: Outcome = DeadLetter(str(exc), unsent=True)
         except TransportError as exc:
             error = f"{exc.kind.value}: {exc}"
             outcome = RetryAt(clock.now() + retry_delay(event, claim.attempt, None, clock.now()))
         except (InvalidSecretError, MissingDependencyError) as exc:
             error = str(exc)
-            outcome = DeadLetter(str(exc))
+            outcome = DeadLetter(str(exc), unsent=True)
         except Exception as exc:  # a fault below us must not lose the delivery: retry it
             logger.exception("webhook %s attempt %d failed unexpectedly", event.id, claim.attempt)
             error = f"{type(exc).__name__}: {exc}"

@@ -75,14 +75,21 @@ class HealthPolicy:
     disable_after: float = 3 * 24 * 3600.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.share <= 1:
+        for name in ("share", "slow_after", "first_pause", "max_pause", "disable_after"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidInputError(f"{name} must be a number, not {value!r}")
+            if not (math.isfinite(value) and value > 0):
+                what = "a fraction above 0" if name == "share" else "a positive number of seconds"
+                raise InvalidInputError(f"{name} must be {what}")
+        if self.share > 1:
             raise InvalidInputError("share must be above 0 and at most 1")
+        if isinstance(self.pause_after, bool) or not isinstance(self.pause_after, int):
+            raise InvalidInputError(f"pause_after must be an int, not {self.pause_after!r}")
         if self.pause_after < 1:
             raise InvalidInputError("pause_after must be at least 1")
-        for name in ("slow_after", "first_pause", "max_pause", "disable_after"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise InvalidInputError(f"{name} must be a positive number of seconds")
+        if self.max_pause < self.first_pause:
+            raise InvalidInputError("max_pause must not be below first_pause")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +107,13 @@ class Admission:
 
 
 _ADMIT = Admission(admit=True)
-_RETRY_SLOT_AFTER = 0.5  # seconds a delivery over its endpoint's limit waits for a free slot
+_FAILING_STATUSES = frozenset({408, 429})
+_RETRY_SLOT_AFTER = 0.1  # seconds a delivery over its endpoint's limit waits for a free slot
+
+
+def _answered(status: int | None) -> bool:
+    """Whether a response says the endpoint is up (it may still refuse the request)."""
+    return status is not None and status < 500 and status not in _FAILING_STATUSES
 
 
 @dataclass(slots=True)
@@ -159,6 +172,10 @@ class EndpointHealth:
         if state.state is EndpointState.PAUSED:
             if now < state.paused_until:
                 return Admission(admit=False, defer_until=state.paused_until)
+            if state.in_flight:
+                # Attempts from before the pause are still out: their results must not be
+                # taken for the probe's, so the probe waits until they are back.
+                return Admission(admit=False, defer_until=now + _RETRY_SLOT_AFTER)
             state.state = EndpointState.PROBING  # let exactly one attempt through
         elif state.state is EndpointState.PROBING and state.in_flight:
             return Admission(admit=False, defer_until=now + _RETRY_SLOT_AFTER)
@@ -182,19 +199,24 @@ class EndpointHealth:
         self, state: _Endpoint, outcome: Outcome, record: AttemptRecord, now: float
     ) -> None:
         state.in_flight = max(0, state.in_flight - 1)
+        if isinstance(outcome, DeadLetter) and outcome.unsent:
+            return  # no request was made: nothing learnt about the endpoint
         if isinstance(outcome, Delivered):
             self._succeeded(state, slow=record.latency > self.policy.slow_after)
             return
         if isinstance(outcome, DeadLetter) and outcome.gone:
             self._disable(state, "the endpoint answered 410 Gone")
             return
-        if isinstance(outcome, DeadLetter) and record.status is not None:
-            # A 4xx other than 408/429/410 is the request's fault, not the endpoint's health.
+        if isinstance(outcome, DeadLetter) and _answered(record.status):
+            # A 3xx or a 4xx other than 408/429/410 is the request's fault, not the endpoint's
+            # health. (A 5xx dead letter is a delivery whose retries ran out: a failure.)
             self._succeeded(state, slow=record.latency > self.policy.slow_after)
             return
         self._failed(state, record, now)
 
     def _succeeded(self, state: _Endpoint, *, slow: bool) -> None:
+        if state.state in (EndpointState.PAUSED, EndpointState.PROBING):
+            state.reason = f"recovered after {state.consecutive_failures} failures in a row"
         if state.state is not EndpointState.DISABLED:
             state.state = EndpointState.HEALTHY
         state.consecutive_failures = 0

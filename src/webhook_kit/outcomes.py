@@ -26,10 +26,13 @@ class RetryAt:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """Give up: ``reason`` says why; ``gone`` when the receiver answered 410 Gone."""
+    """Give up: ``reason`` says why; ``gone`` when the receiver answered 410 Gone;
+    ``unsent`` when no request was made (the network guard refused the target, or there was no
+    secret to sign with), which says nothing about the endpoint's health."""
 
     reason: str
     gone: bool = False
+    unsent: bool = False
 
 
 Outcome = Delivered | RetryAt | DeadLetter

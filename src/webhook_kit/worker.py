@@ -14,6 +14,7 @@ from .errors import InvalidInputError, WebhookKitError
 from .health import EndpointHealth, EndpointState, EndpointStatus, HealthPolicy, endpoint_of
 from .outcomes import AttemptRecord, DeadLetter, Delivered
 from .queues.protocol import Claim, EndpointRecord, WebhookQueue
+from .validation import check_target_url
 
 if TYPE_CHECKING:
     import httpx
@@ -40,7 +41,12 @@ _ENDPOINT_SYNC_INTERVAL = 5.0
 
 async def enable_endpoint(queue: WebhookQueue, url: str) -> None:
     """Record the endpoint of ``url`` as healthy again; every worker on ``queue`` takes it in
-    within a few seconds (``webhook-kit endpoints enable URL`` does this)."""
+    within a few seconds (``webhook-kit endpoints enable URL`` does this).
+
+    Raises:
+        InvalidTargetError: ``url`` is not an absolute http(s) URL with a host.
+    """
+    check_target_url(url)
     await queue.save_endpoint(
         EndpointRecord(
             endpoint=endpoint_of(url),
@@ -75,7 +81,8 @@ class Worker:
             ``False``/``None`` to attempt every due delivery as it comes.
 
     Raises:
-        InvalidInputError: ``concurrency`` below 1 or a negative ``lease_grace``.
+        InvalidInputError: ``concurrency`` below 1, a negative ``lease_grace``, or a
+            ``health`` that is not a bool, ``None`` or a `HealthPolicy`.
     """
 
     def __init__(
@@ -97,6 +104,8 @@ class Worker:
         self._client = client
         if health is True:
             health = HealthPolicy()
+        if not (health is None or health is False or isinstance(health, HealthPolicy)):
+            raise InvalidInputError(f"health must be True, False or a HealthPolicy: {health!r}")
         self.health: EndpointHealth | None = (
             EndpointHealth(concurrency, health) if isinstance(health, HealthPolicy) else None
         )
@@ -282,8 +291,11 @@ class Worker:
         """Re-enable the endpoint of ``url`` (disabled after a 410 or a long failure).
 
         Its dead letters stay dead: redrive them once it is enabled.
+
+        Raises:
+            InvalidTargetError: ``url`` is not an absolute http(s) URL with a host.
         """
-        endpoint = endpoint_of(url)
+        endpoint = endpoint_of(check_target_url(url))
         if self.health is not None:
             self.health.enable(endpoint)
         await enable_endpoint(self.queue, url)
@@ -294,7 +306,13 @@ class Worker:
         if health is None:
             return True
         now = self.queue.clock.now()
-        admission = health.admit(endpoint_of(claim.event.target_url), now)
+        endpoint = endpoint_of(claim.event.target_url)
+        admission = health.admit(endpoint, now)
+        if admission.disabled:
+            # Re-enabled since the records were last read (`endpoints enable` and a redrive at
+            # once)? Read them before dead-lettering: a disabled endpoint's deliveries are few.
+            await self._sync_endpoints()
+            admission = health.admit(endpoint, now)
         if admission.admit:
             return True
         if admission.disabled:

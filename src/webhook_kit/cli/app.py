@@ -70,6 +70,15 @@ def cli() -> None:
 
 def main() -> None:
     """The console-script entry point."""
-    from . import demo, send, worker  # noqa: F401  (registers the commands)
+    from . import (  # noqa: F401 (registers the commands)
+        demo,
+        dlq,
+        endpoints,
+        listen,
+        send,
+        status,
+        verify_command,
+        worker,
+    )
 
     cli(prog_name="webhook-kit")

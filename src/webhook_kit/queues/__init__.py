@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from .memory import MemoryQueue
-from .protocol import Claim, QueueCounts, SecretMemory, UnknownDeliveryError, WebhookQueue
+from .protocol import (
+    Claim,
+    EndpointRecord,
+    QueueCounts,
+    SecretMemory,
+    UnknownDeliveryError,
+    WebhookQueue,
+)
 from .sqlite import DEFAULT_RETENTION, QueueStorageError, SQLiteQueue
 from .sqlite_schema import SCHEMA_VERSION, SchemaError
 
@@ -11,6 +18,7 @@ __all__ = [
     "DEFAULT_RETENTION",
     "SCHEMA_VERSION",
     "Claim",
+    "EndpointRecord",
     "MemoryQueue",
     "QueueCounts",
     "QueueStorageError",

@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
@@ -55,20 +55,30 @@ class MockReceiver:
     Args:
         clock: stamps ``received_at`` (``fake_queue``'s virtual clock under the plugin).
         name: the test host's first label (default ``receiver-<n>``).
+        on_delivery: called with each `Delivery` as soon as it is recorded (before the
+            response is sent), on the server's event loop: keep it quick and let it not raise.
 
     Attributes:
         url: where to send deliveries: the in-process URL, or the socket's once served by the
             ``webhook_receiver_server`` fixture.
         name: the test host's first label.
         clock: the clock ``received_at`` is read from.
+        on_delivery: the callback given to the constructor, or ``None``; may be set later.
         problems: what went wrong that a test should fail for (failed expected signatures,
             scripts that ran out with ``then="fail"``); the plugin checks it at teardown.
         transport: an ``httpx.ASGITransport`` for the receiver, for your own httpx clients.
     """
 
-    def __init__(self, *, clock: Clock | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        name: str | None = None,
+        on_delivery: Callable[[Delivery], None] | None = None,
+    ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.name = name or f"receiver-{next(_names)}"
+        self.on_delivery = on_delivery
         self.url = f"http://{self.name}.{TEST_DOMAIN}/hooks"
         self._deliveries: list[Delivery] = []
         self._scripts: dict[tuple[str | None, str | None], Script] = {}
@@ -245,21 +255,22 @@ class MockReceiver:
         verified: bool | None,
         verification_error: str | None,
     ) -> None:
-        self._deliveries.append(
-            Delivery(
-                id=delivery_id,
-                event=event,
-                method=request.method,
-                path=request.url.path,
-                headers=request.headers,
-                body=body,
-                received_at=received_at,
-                status=status,
-                response_headers=response_headers,
-                verified=verified,
-                verification_error=verification_error,
-            )
+        delivery = Delivery(
+            id=delivery_id,
+            event=event,
+            method=request.method,
+            path=request.url.path,
+            headers=request.headers,
+            body=body,
+            received_at=received_at,
+            status=status,
+            response_headers=response_headers,
+            verified=verified,
+            verification_error=verification_error,
         )
+        self._deliveries.append(delivery)
+        if self.on_delivery is not None:
+            self.on_delivery(delivery)
 
     # -- queries ------------------------------------------------------------------------------
 
