@@ -2,8 +2,8 @@
 
 Per endpoint (the target URL without its query), the worker keeps:
 
-* **a concurrency limit** that grows while the endpoint answers quickly and shrinks while it
-  fails (additive increase, multiplicative decrease). It starts at the *share* an unproven
+* **a concurrency limit** that grows while the endpoint answers quickly (by half again with
+  each fast success) and halves while it fails. It starts at the *share* an unproven
   endpoint may hold (a quarter of the worker's concurrency by default) and can reach the whole
   concurrency; a hanging endpoint never completes an attempt, so it never grows past its share;
 * **a circuit breaker**: after ``pause_after`` consecutive failures the endpoint is *paused* —
@@ -225,7 +225,9 @@ class EndpointHealth:
         if slow:
             state.limit = max(self.floor, state.limit // 2)
         else:
-            state.limit = min(self.concurrency, state.limit + 1)
+            # Grow by half again (at least one): an endpoint that keeps up reaches the whole
+            # concurrency within a few successes; one that never answers never grows.
+            state.limit = min(self.concurrency, state.limit + max(1, state.limit // 2))
 
     def _failed(self, state: _Endpoint, record: AttemptRecord, now: float) -> None:
         policy = self.policy
