@@ -121,6 +121,9 @@ class SQLiteQueue:
                 connection.execute("PRAGMA synchronous = NORMAL")
                 connection.execute("PRAGMA foreign_keys = ON")
                 connection.execute("PRAGMA cache_size = -32000")  # 32 MB of page cache
+                # Checkpoint (copy the WAL into the database, with an fsync) every 32 MB rather
+                # than every 4 MB: the same durability, a fraction of the fsyncs.
+                connection.execute("PRAGMA wal_autocheckpoint = 8192")
             self._local.connection = connection
             with self._connections_lock:
                 self._connections.append(connection)
