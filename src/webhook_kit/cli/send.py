@@ -24,13 +24,19 @@ _FORMATS = [
 @click.argument("url")
 @click.option("--event", required=True, help="The event name, e.g. order.created.")
 @click.option("--data", required=True, help="The payload, as JSON.")
-@click.option("--secret", required=True, envvar="WEBHOOK_KIT_SECRET", help="The signing secret.")
+@click.option(
+    "--secret",
+    required=True,
+    envvar="WEBHOOK_KIT_SECRET",
+    help="The signing secret (default: $WEBHOOK_KIT_SECRET).",
+)
 @click.option(
     "--format",
     "signature_format",
     type=click.Choice(_FORMATS),
     default="hex_sha256_with_prefix",
     show_default=True,
+    help="The signature format.",
 )
 @click.option(
     "--allow-private-targets", is_flag=True, help="Allow loopback and private addresses."

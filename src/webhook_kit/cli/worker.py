@@ -54,7 +54,13 @@ def _resolver(secrets: tuple[str, ...]) -> SecretResolver | None:
 
 @cli.command()
 @db_option
-@click.option("--concurrency", type=click.IntRange(1, 10_000), default=32, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    default=32,
+    show_default=True,
+    help="Attempts in flight at once.",
+)
 @click.option(
     "--secret",
     "secrets",
