@@ -2,10 +2,10 @@
 
 Per endpoint (the target URL without its query), the worker keeps:
 
-* **a concurrency limit** that grows while the endpoint answers quickly (by half again with
-  each fast success) and halves while it fails. It starts at the *share* an unproven
-  endpoint may hold (a quarter of the worker's concurrency by default) and can reach the whole
-  concurrency; a hanging endpoint never completes an attempt, so it never grows past its share;
+* **a concurrency limit** that doubles with each quick answer and halves with each failure.
+  It starts at the *share* an unproven endpoint may hold (a quarter of the worker's
+  concurrency by default) and can reach the whole concurrency; a hanging endpoint never
+  completes an attempt, so it never grows past its share;
 * **a circuit breaker**: after ``pause_after`` consecutive failures the endpoint is *paused* —
   its deliveries are deferred, not charged an attempt — until a single probe is let through;
   a failed probe pauses it again for twice as long (up to ``max_pause``); a success closes it;
@@ -108,7 +108,7 @@ class Admission:
 
 _ADMIT = Admission(admit=True)
 _FAILING_STATUSES = frozenset({408, 429})
-_RETRY_SLOT_AFTER = 0.1  # seconds a delivery over its endpoint's limit waits for a free slot
+_RETRY_SLOT_AFTER = 0.02  # seconds a delivery over its endpoint's limit waits for a free slot
 
 
 def _answered(status: int | None) -> bool:
@@ -225,9 +225,9 @@ class EndpointHealth:
         if slow:
             state.limit = max(self.floor, state.limit // 2)
         else:
-            # Grow by half again (at least one): an endpoint that keeps up reaches the whole
-            # concurrency within a few successes; one that never answers never grows.
-            state.limit = min(self.concurrency, state.limit + max(1, state.limit // 2))
+            # Double: an endpoint that keeps up reaches the whole concurrency within a couple of
+            # successes; one that never answers never grows.
+            state.limit = min(self.concurrency, state.limit * 2)
 
     def _failed(self, state: _Endpoint, record: AttemptRecord, now: float) -> None:
         policy = self.policy
