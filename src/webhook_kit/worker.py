@@ -198,16 +198,20 @@ class Worker:
             free = self.concurrency - len(self._in_flight)
             if free > 0:
                 claims = await queue.claim(free, lease_grace=self.lease_grace)
+                held_back = 0
                 for claim in claims:
                     if self.health is not None and not await self._admitted(claim):
+                        held_back += 1
                         continue
                     self._in_flight[claim.token] = claim
                     task = asyncio.create_task(self._attempt(handler, claim))
                     self._tasks.add(task)
                     task.add_done_callback(self._attempt_done)
-                if len(claims) == free:
+                # More may be due: fill the freed slots first. But once endpoint health held
+                # some back, claiming on would only hold back more: wait for an attempt to end.
+                if len(claims) == free and not (held_back and self._in_flight):
                     await asyncio.sleep(0)
-                    continue  # there may be more due: fill the freed slots first
+                    continue
             if self._in_flight:
                 await self._wait_for_progress(None if clock.is_virtual else _POLL_INTERVAL)
                 continue
