@@ -4,17 +4,15 @@ about them: the defaults, the status lines, the records, the log lines and the c
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import anyio
 import httpx
 import pytest
 from click.testing import CliRunner
+from example_modules import load_example
 
 from webhook_kit import (
     MemoryQueue,
@@ -39,20 +37,6 @@ addopts = -p no:cacheprovider --strict-markers
 filterwarnings = error
 asyncio_default_fixture_loop_scope = function
 """
-
-
-def load_example(name: str) -> ModuleType:
-    """Import ``docs/examples/<name>.py`` under a name that cannot clash with a real module."""
-    module_name = f"webhook_kit_docs_examples.{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def page() -> str:

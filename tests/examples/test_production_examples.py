@@ -5,7 +5,6 @@ schema versions.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import logging
@@ -18,12 +17,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import ModuleType
 from typing import TypeVar
 
 import anyio
 import httpx
 import pytest
+from example_modules import load_example
 
 from webhook_kit import (
     MemoryQueue,
@@ -43,20 +42,6 @@ EXAMPLES = ROOT / "docs" / "examples"
 PAGE = ROOT / "docs" / "production.md"
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 T = TypeVar("T")
-
-
-def load_example(name: str) -> ModuleType:
-    """Import ``docs/examples/<name>.py`` under a name that cannot clash with a real module."""
-    module_name = f"webhook_kit_docs_examples.{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def output_on_page(example: str) -> str:

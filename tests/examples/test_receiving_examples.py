@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -15,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from example_modules import load_example
 
 import webhook_kit
 from webhook_kit import (
@@ -31,20 +30,6 @@ WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ORDER = {"type": "order.created", "order_id": 42}
 BODY = json.dumps(ORDER).encode()
 TAMPERED = json.dumps({**ORDER, "order_id": 43}).encode()
-
-
-def load_example(name: str) -> ModuleType:
-    """Import ``docs/examples/<name>.py`` under a name that cannot clash with a real module."""
-    module_name = f"webhook_kit_docs_examples.{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 signing = load_example("signing_test_requests")

@@ -5,13 +5,11 @@ figures (the wire sample, the retry schedule) against the code, so docs/sending.
 from __future__ import annotations
 
 import email.utils
-import importlib.util
 import itertools
 import json
 import logging
 import re
 import socket
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +22,7 @@ import anyio
 import httpx
 import pytest
 import uvicorn
+from example_modules import load_example
 from starlette.responses import Response
 
 import webhook_kit
@@ -52,20 +51,6 @@ SECRET = "customer-secret"
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ORDER = {"order_id": 42, "total": "19.99"}
 BODY = b'{"order_id":42,"total":"19.99"}'
-
-
-def load_example(name: str) -> ModuleType:
-    """Import ``docs/examples/<name>.py`` under a name that cannot clash with a real module."""
-    module_name = f"webhook_kit_docs_examples.{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # The examples' own test receiver is the receiver of every test here.

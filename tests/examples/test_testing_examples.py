@@ -8,9 +8,7 @@ the ini of a strict user (``filterwarnings = error``, ``--strict-markers``), the
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -18,6 +16,7 @@ from types import ModuleType
 # copies instead of importing them afresh on every run (see tests/plugin/conftest.py).
 import hypothesis  # noqa: F401
 import pytest
+from example_modules import load_example
 from fastapi import Depends, FastAPI
 
 import webhook_kit.testing  # noqa: F401
@@ -41,20 +40,6 @@ asyncio_default_fixture_loop_scope = function
 """
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def load_example(name: str) -> ModuleType:
-    """Import ``docs/examples/<name>.py`` under a name that cannot clash with a real module."""
-    module_name = f"webhook_kit_docs_examples.{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def source(example: ModuleType) -> str:
