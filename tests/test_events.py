@@ -107,8 +107,11 @@ def test_network_policy_json() -> None:
     event_name=st.text(min_size=1, max_size=50),
     headers=st.lists(st.tuples(st.text(min_size=1), st.text()), max_size=5),
     codes=st.frozensets(st.integers(min_value=400, max_value=599)),
-    created_at=st.floats(min_value=0, max_value=4e9),
+    created_at=st.floats(min_value=0, max_value=4e9) | st.integers(0, 2**32),
     fmt=st.sampled_from(list(SignatureFormat)),
+    target_url=st.text(),
+    subscription_id=st.none() | st.text(),
+    signature=st.none() | st.text(),
 )
 def test_round_trip_of_arbitrary_events(
     body: str,
@@ -117,6 +120,9 @@ def test_round_trip_of_arbitrary_events(
     codes: frozenset[int],
     created_at: float,
     fmt: SignatureFormat,
+    target_url: str,
+    subscription_id: str | None,
+    signature: str | None,
 ) -> None:
     event = make_event(
         body=body,
@@ -125,8 +131,14 @@ def test_round_trip_of_arbitrary_events(
         retry_status_codes=codes,
         created_at=created_at,
         signature_format=fmt,
+        target_url=target_url,
+        subscription_id=subscription_id,
+        signature=signature,
     )
     assert round_trip(event) == event
+    without_body = event.to_json(with_body=False)
+    assert json.loads(without_body)["body"] == ""
+    assert WebhookEvent.from_json(without_body, body=body) == event
 
 
 def test_stored_form_is_versioned_json() -> None:

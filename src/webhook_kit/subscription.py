@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .delivery import DeliveryHandler, SecretResolver
 from .errors import InvalidInputError
 from .events import WebhookEvent
+from .ids import new_delivery_id
 from .keys import SecretOrSecrets
 from .netguard import NetworkPolicy
 from .retry import RetryPolicy
@@ -193,7 +193,7 @@ class WebhookSubscription:
         settings = self._settings
         check_event_name(event)
         body = serialise_payload(payload)
-        delivery_id = str(uuid.uuid4())
+        delivery_id = new_delivery_id()
         scheme = FORMAT_SCHEMES[settings.signature_format]
         signature = None
         if not scheme.timestamped:
