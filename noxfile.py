@@ -21,7 +21,7 @@ def _group(name: str) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against the installed package (not the source tree)."""
-    session.install(".[test,ed25519,fast,cli]", *_group("test"))
+    session.install(".[test,ed25519,fast,cli,postgres]", *_group("test"))
     session.run("pytest", *session.posargs)
 
 
@@ -36,7 +36,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the library and the pytest plugin."""
-    session.install(".[ed25519,fast,cli]", *_group("typecheck"))
+    session.install(".[ed25519,fast,cli,postgres]", *_group("typecheck"))
     session.run("mypy")
 
 
@@ -57,5 +57,5 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Print benchmark figures as ratios against the peers, measured side by side."""
-    session.install(".[ed25519,fast,test]", *_group("bench"))
+    session.install(".[ed25519,fast,test,postgres]", *_group("bench"))
     session.run("python", "bench/run.py", *session.posargs)

@@ -32,7 +32,7 @@ from .signing import FORMAT_SCHEMES
 from .wire import HEADER_EVENT, HEADER_ID, HEADER_SIGNATURE, USER_AGENT
 
 if TYPE_CHECKING:
-    from .queues.protocol import Claim, WebhookQueue
+    from .queues.protocol import Claim, JobStore
 
 __all__ = ["DeliveryHandler", "SecretResolver", "build_headers", "classify"]
 
@@ -147,16 +147,14 @@ class DeliveryHandler:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _secret_for(
-        self, queue: WebhookQueue, event: WebhookEvent
-    ) -> SecretOrSecrets | None:
+    async def _secret_for(self, queue: JobStore, event: WebhookEvent) -> SecretOrSecrets | None:
         secret = queue.secret_memory.get(event.id)
         if secret is None and self.secrets is not None:
             found = self.secrets(event)
             secret = await found if inspect.isawaitable(found) else found
         return secret
 
-    async def attempt(self, queue: WebhookQueue, claim: Claim) -> tuple[Outcome, AttemptRecord]:
+    async def attempt(self, queue: JobStore, claim: Claim) -> tuple[Outcome, AttemptRecord]:
         """Make one attempt of ``claim`` and decide its outcome (nothing is recorded here)."""
         event = claim.event
         clock = queue.clock

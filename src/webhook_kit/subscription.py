@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .http_stacks import NetworkStack
-    from .queues.protocol import WebhookQueue
+    from .queues.protocol import JobStore
 
 __all__ = ["WebhookSubscription"]
 
@@ -221,7 +221,7 @@ class WebhookSubscription:
         )
 
     async def dispatch(
-        self, queue: WebhookQueue, event: str, payload: Any, *, connection: object = None
+        self, queue: JobStore, event: str, payload: Any, *, connection: object = None
     ) -> str:
         """Queue one delivery of ``payload`` as ``event``; return its id once it is stored.
 
@@ -232,7 +232,9 @@ class WebhookSubscription:
             queue: the queue to store the delivery in.
             event: the event name, e.g. ``"order.created"``.
             payload: anything JSON-serialisable.
-            connection: enqueue inside the caller's open transaction (queues that support it).
+            connection: an open psycopg ``AsyncConnection`` whose transaction the delivery
+                joins: stored if and only if it commits (`ProcrastinateQueue`; other queues
+                raise ``TypeError``).
 
         Returns:
             The delivery id (a UUID string), sent as ``X-Webhook-Id`` on every attempt.
@@ -242,18 +244,24 @@ class WebhookSubscription:
             InvalidPayloadError: a payload that is not JSON-serialisable.
             TypeError: ``connection=`` given to a queue that cannot enqueue in a transaction.
         """
+        enqueue_in_transaction = None
         if connection is not None:
-            raise TypeError(f"{type(queue).__name__} cannot enqueue inside your transaction")
+            enqueue_in_transaction = getattr(queue, "enqueue_in_transaction", None)
+            if enqueue_in_transaction is None:
+                raise TypeError(f"{type(queue).__name__} cannot enqueue inside your transaction")
         job = self.build_event(event, payload, now=queue.clock.now())
         self._remember_secret(queue, job)
         try:
-            await queue.enqueue(job)
+            if enqueue_in_transaction is not None:
+                await enqueue_in_transaction(job, connection=connection)
+            else:
+                await queue.enqueue(job)
         except BaseException:
             queue.secret_memory.forget(job.id)
             raise
         return job.id
 
-    def dispatch_sync(self, queue: WebhookQueue, event: str, payload: Any) -> str:
+    def dispatch_sync(self, queue: JobStore, event: str, payload: Any) -> str:
         """`dispatch` for synchronous code (a Django or Flask view); same contract.
 
         Raises:
@@ -269,13 +277,13 @@ class WebhookSubscription:
             raise
         return job.id
 
-    def _remember_secret(self, queue: WebhookQueue, job: WebhookEvent) -> None:
+    def _remember_secret(self, queue: JobStore, job: WebhookEvent) -> None:
         if job.signature is None:  # timestamped: the worker signs at each attempt
             queue.secret_memory.remember(job.id, self._secret)
 
     @staticmethod
     async def register(
-        queue: WebhookQueue,
+        queue: JobStore,
         *,
         client: httpx.AsyncClient | None = None,
         secrets: SecretResolver | None = None,

@@ -6,6 +6,7 @@ from .memory import MemoryQueue
 from .protocol import (
     Claim,
     EndpointRecord,
+    JobStore,
     QueueCounts,
     SecretMemory,
     UnknownDeliveryError,
@@ -19,6 +20,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Claim",
     "EndpointRecord",
+    "JobStore",
     "MemoryQueue",
     "QueueCounts",
     "QueueStorageError",

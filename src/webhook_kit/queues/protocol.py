@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Claim",
     "EndpointRecord",
+    "JobStore",
     "QueueCounts",
     "SecretMemory",
     "UnknownDeliveryError",
@@ -118,6 +119,35 @@ class SecretMemory:
 
     def __repr__(self) -> str:
         return f"<SecretMemory: {len(self._secrets)} deliveries>"
+
+
+@runtime_checkable
+class JobStore(Protocol):
+    """What dispatch and the delivery handler need of any queue, webhook-kit's own or not.
+
+    `WebhookQueue` (run by webhook-kit's `Worker`) is one; the PostgreSQL queue, whose jobs
+    procrastinate's worker runs, is another.
+
+    Attributes:
+        handler: the delivery handler `WebhookSubscription.register` installed, if any.
+        secret_memory: secrets of deliveries dispatched in this process.
+    """
+
+    handler: DeliveryHandler | None
+    secret_memory: SecretMemory
+
+    @property
+    def clock(self) -> Clock:
+        """The clock attempts are timed and signed on."""
+        ...
+
+    async def enqueue(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
+        """Store ``event``, due at ``not_before`` (default now). Durable once it returns."""
+        ...
+
+    def enqueue_sync(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
+        """`enqueue` for synchronous code (a Django or Flask view)."""
+        ...
 
 
 @runtime_checkable

@@ -1,0 +1,83 @@
+"""The real servers some tests need, and what happens where one is missing.
+
+PostgreSQL is found at ``WEBHOOK_KIT_POSTGRES_URL`` (default: the local server, user
+``postgres``). A test that needs it skips, naming the address it tried, when it cannot be
+reached — unless ``WEBHOOK_KIT_REQUIRE_SERVICES=1`` (set by CI), which makes that a failure.
+Each test session works in a database of its own, created here and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+POSTGRES_URL = os.environ.get(
+    "WEBHOOK_KIT_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_SERVICES = os.environ.get("WEBHOOK_KIT_REQUIRE_SERVICES") == "1"
+
+# Tables a test may have written to; emptied between tests.
+_TABLES = (
+    "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs,"
+    " procrastinate_workers, webhook_kit_attempts, webhook_kit_dead_letters"
+)
+
+
+def missing_service(reason: str) -> None:
+    """Skip the test — or, where services are required, fail it — saying what is missing."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (WEBHOOK_KIT_REQUIRE_SERVICES=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty database with webhook-kit's schema; yields its URL and drops it after."""
+    try:
+        import psycopg
+    except ImportError:
+        missing_service("psycopg is not installed (pip install 'webhook-kit[postgres]')")
+        raise AssertionError("unreachable") from None
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        missing_service(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}".strip())
+        raise AssertionError("unreachable") from None
+    name = f"webhook_kit_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = _with_database(POSTGRES_URL, name)
+            _apply_schema(url)
+            yield url
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _apply_schema(url: str) -> None:
+    import asyncio
+
+    from webhook_kit.queues.procrastinate import ProcrastinateQueue
+
+    async def apply() -> None:
+        async with ProcrastinateQueue(url) as queue:
+            await queue.apply_schema()
+
+    asyncio.run(apply())
+
+
+def empty_tables(url: str) -> None:
+    """Remove every job, attempt, dead letter and worker row a test left behind."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
