@@ -64,7 +64,10 @@ def postgres_database() -> Iterator[str]:
 
 
 def _apply_schema(url: str) -> None:
+    """`ProcrastinateQueue.apply_schema`, on a thread of its own: the caller may be inside
+    an event loop (a fixture first asked for by an async one)."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from webhook_kit.queues.procrastinate import ProcrastinateQueue
 
@@ -72,7 +75,8 @@ def _apply_schema(url: str) -> None:
         async with ProcrastinateQueue(url) as queue:
             await queue.apply_schema()
 
-    asyncio.run(apply())
+    with ThreadPoolExecutor(1) as executor:
+        executor.submit(asyncio.run, apply()).result()
 
 
 def empty_tables(url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+import anyio
 import pytest
 
 from webhook_kit import InvalidInputError
@@ -111,3 +112,32 @@ async def test_system_sleep_until_waits_for_the_deadline() -> None:
     deadline = clock.now() + 0.05
     await clock.sleep_until(deadline)
     assert clock.now() >= deadline - 0.01
+
+
+@pytest.mark.anyio
+async def test_a_held_virtual_clock_does_not_jump_until_released() -> None:
+    clock = VirtualClock(1000.0)
+    clock.hold()
+    assert clock.held
+
+    async def release_soon() -> None:
+        await anyio.sleep(0.01)
+        clock.release()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(release_soon)
+        with anyio.fail_after(5):
+            await clock.sleep_until(5000.0)  # waits for the hold, then returns unmoved
+    assert clock.now() == 1000.0
+    assert not clock.held
+    await clock.sleep_until(5000.0)
+    assert clock.now() == 5000.0
+
+
+def test_release_without_a_hold_is_harmless() -> None:
+    clock = VirtualClock(1000.0)
+    clock.release()
+    clock.hold()
+    assert clock.held
+    clock.release()
+    assert not clock.held

@@ -77,6 +77,8 @@ class VirtualClock:
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self._now = _finite(start, "start")
+        self._holds = 0
+        self._released: anyio.Event | None = None
 
     def now(self) -> float:
         """The virtual epoch seconds."""
@@ -98,8 +100,37 @@ class VirtualClock:
         when = _finite(when, "when")
         self._now = max(self._now, when)
 
+    def hold(self) -> None:
+        """An attempt is in flight: `sleep_until` may not jump until it is `release`d.
+
+        Time stands still during an attempt. A worker never jumps while its own attempts run;
+        holds keep a second worker on the same clock from jumping past the first one's leases.
+        """
+        self._holds += 1
+
+    def release(self) -> None:
+        """The end of an attempt `hold` announced."""
+        self._holds = max(0, self._holds - 1)
+        if self._holds == 0 and self._released is not None:
+            self._released.set()
+            self._released = None
+
+    @property
+    def held(self) -> bool:
+        """Whether some attempt on this clock is in flight."""
+        return self._holds > 0
+
     async def sleep_until(self, deadline: float) -> None:
-        """Jump to ``deadline`` (if later) and let other tasks run once."""
+        """Jump to ``deadline`` (if later) and let other tasks run once.
+
+        While an attempt holds the clock (`hold`), this waits for the holds to end and returns
+        without jumping: what is due may have changed, so the caller asks again.
+        """
+        if self._holds:
+            if self._released is None:
+                self._released = anyio.Event()
+            await self._released.wait()
+            return
         self.jump_to(deadline)
         await anyio.lowlevel.checkpoint()
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .clock import VirtualClock
 from .delivery import DeliveryHandler
 from .errors import InvalidInputError, WebhookKitError
 from .health import EndpointHealth, EndpointState, EndpointStatus, HealthPolicy, endpoint_of
@@ -99,6 +100,8 @@ class Worker:
         if not math.isfinite(lease_grace) or lease_grace < 0:
             raise InvalidInputError("lease_grace must be a finite, non-negative number")
         self.queue = queue
+        clock = queue.clock
+        self._virtual_clock = clock if isinstance(clock, VirtualClock) else None
         self.concurrency = concurrency
         self.lease_grace = float(lease_grace)
         self._client = client
@@ -204,6 +207,8 @@ class Worker:
                         held_back += 1
                         continue
                     self._in_flight[claim.token] = claim
+                    if self._virtual_clock is not None:
+                        self._virtual_clock.hold()  # released when the attempt is recorded
                     task = asyncio.create_task(self._attempt(handler, claim))
                     self._tasks.add(task)
                     task.add_done_callback(self._attempt_done)
@@ -245,6 +250,8 @@ class Worker:
 
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        if self._virtual_clock is not None:
+            self._virtual_clock.release()
         if not task.cancelled() and task.exception() is not None and self._failure is None:
             self._failure = task.exception()  # the queue failed: the claim loop re-raises it
         self._progress.set()

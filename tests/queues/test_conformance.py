@@ -1,919 +1,239 @@
-"""The queue conformance suite: what every queue does, tested on each one in turn.
+"""The conformance suite: what every queue does — memory, SQLite, PostgreSQL — as behaviour.
 
-Every test here is parametrised over `QUEUE_FACTORIES` and exercises behaviour through the
-queue protocol only (`WebhookQueue`), on a `VirtualClock`, so it holds for any backend. To put
-a new queue through it — PostgreSQL is next — append one `QueueFactory` to `QUEUE_FACTORIES`:
+Each test dispatches through `WebhookSubscription`, lets the backend's own workers deliver to
+an in-process `MockReceiver`, and checks what arrived and what the queue reports; how a
+backend stores, claims or recovers jobs is its harness's business (`backends.py`). Adding a
+backend to `BACKENDS` puts it through every test here.
 
-    QueueFactory(
-        "postgresql",
-        open=lambda clock, directory: PostgresQueue(DSN, clock=clock),   # a new, empty store
-        peer=lambda queue: PostgresQueue(DSN, clock=queue.clock),        # a 2nd worker's handle
-        close=lambda queue: queue.close(),
-    )
-
-``open`` makes an empty queue, ``peer`` opens a second handle on the same store (what another
-worker in this process or another would hold), and ``close`` releases what either acquired. A
-backend whose store cannot be made here (no server) should ``pytest.skip`` inside ``open``.
-
-Behaviour covered: due-time ordering, retry at a time, dead letters and redrive (same id, the
-attempts restart), attempt counting, recovery of an interrupted attempt (an expired lease makes
-the job claimable again and the lost attempt counts), concurrent claimers never holding one
-job at once while its lease is valid, a stale record after a lost lease, release, next_due,
-counts, history, list_dead_letters, duplicate enqueues, and dispatch: ``dispatch_sync`` works
-and ``connection=`` is refused (these queues cannot enqueue in a caller's transaction).
+The protocol-level suite for the queues webhook-kit's own `Worker` runs (claims, leases,
+records) is `test_queue_protocol.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import threading
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
+from backends import BACKENDS, Backend
 
-from webhook_kit import (
-    InvalidInputError,
-    NetworkPolicy,
-    RetryPolicy,
-    SignatureFormat,
-    WebhookSubscription,
-    Worker,
-)
-from webhook_kit.clock import VirtualClock
-from webhook_kit.events import WebhookEvent
-from webhook_kit.outcomes import AttemptRecord, DeadLetter, Delivered, Outcome, RetryAt
-from webhook_kit.queues import (
-    Claim,
-    MemoryQueue,
-    QueueCounts,
-    SQLiteQueue,
-    UnknownDeliveryError,
-    WebhookQueue,
-)
-from webhook_kit.testing import MockReceiver
+from webhook_kit import RetryPolicy, WebhookSubscription
+from webhook_kit.queues import QueueCounts, UnknownDeliveryError
+from webhook_kit.testing import MockReceiver, Reply
 
-START = 1_700_000_000.0
-TIMEOUT = 30.0
-GRACE = 5.0
-LEASE = TIMEOUT + GRACE
 SECRET = "conformance-suite-secret"
-EMPTY = QueueCounts(pending=0, due=0, in_flight=0, delivered=0, dead=0)
-
-
-# --- the queues under test -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueueFactory:
-    """How the suite makes, shares and closes one kind of queue.
-
-    Attributes:
-        name: the test id.
-        open: a new, empty queue on ``clock`` (``directory`` is the test's own tmp_path).
-        peer: a second handle on the same store as ``queue``, as another worker would open it.
-        close: release what ``open`` or ``peer`` acquired (called once per handle).
-    """
-
-    name: str
-    open: Callable[[VirtualClock, Path], WebhookQueue]
-    peer: Callable[[WebhookQueue], WebhookQueue]
-    close: Callable[[WebhookQueue], None]
-
-
-def _sqlite_peer(queue: WebhookQueue) -> WebhookQueue:
-    assert isinstance(queue, SQLiteQueue)
-    return SQLiteQueue(queue.path, clock=queue.clock)
-
-
-def _sqlite_close(queue: WebhookQueue) -> None:
-    assert isinstance(queue, SQLiteQueue)
-    queue.close()
-
-
-QUEUE_FACTORIES: list[QueueFactory] = [
-    QueueFactory(
-        "memory",
-        open=lambda clock, directory: MemoryQueue(clock=clock),
-        peer=lambda queue: queue,  # one process's memory: every handle is the queue itself
-        close=lambda queue: None,
-    ),
-    QueueFactory(
-        "sqlite",
-        open=lambda clock, directory: SQLiteQueue(directory / "queue.sqlite3", clock=clock),
-        peer=_sqlite_peer,
-        close=_sqlite_close,
-    ),
-]
-"""Every queue the suite runs on; add a backend by appending its factory."""
-
-
-@pytest.fixture(params=QUEUE_FACTORIES, ids=lambda factory: factory.name)
-def factory(request: pytest.FixtureRequest) -> QueueFactory:
-    param: QueueFactory = request.param
-    return param
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(START)
-
-
-@pytest.fixture
-def queue(factory: QueueFactory, clock: VirtualClock, tmp_path: Path) -> Iterator[WebhookQueue]:
-    opened = factory.open(clock, tmp_path)
-    try:
-        yield opened
-    finally:
-        factory.close(opened)
-
+BASE_DELAY = 0.2
+POLICY = RetryPolicy(max_attempts=3, base_delay=BASE_DELAY, factor=2, max_delay=10, jitter=0)
+REAL_TIME_SLACK = 1.5  # on real time a retry may come this much later than due (polling)
 
 pytestmark = pytest.mark.anyio
 
 
-# --- helpers -------------------------------------------------------------------------------------
-
-
-def make_event(name: str = "order.created", *, timeout: float = TIMEOUT) -> WebhookEvent:
-    return WebhookEvent(
-        id=str(uuid.uuid4()),
-        event=name,
-        target_url="https://example.com/hooks",
-        body='{"n":1}',
-        signature_format=SignatureFormat.HEX_SHA256_WITH_PREFIX,
-        signature="sha256=00",
-        created_at=START,
-        timeout=timeout,
-    )
-
-
-def rich_event() -> WebhookEvent:
-    """An event with every field away from its default, to check what a queue keeps."""
-    return WebhookEvent(
-        id=str(uuid.uuid4()),
-        event="invoice.paid",
-        target_url="https://hooks.example.com/in?tenant=acme",
-        body='{"note":"José ✓","amount":12.5,"items":[1,2,3]}',
-        signature_format=SignatureFormat.STANDARD_WEBHOOKS,
-        signature=None,
-        created_at=START - 12.25,
-        subscription_id="sub-42",
-        headers=(("X-Tenant-Id", "acme"), ("X-Trace", "a b c")),
-        timeout=7.5,
-        connect_timeout=2.5,
-        retry_status_codes=frozenset({409, 425}),
-        retry_policy=RetryPolicy(max_attempts=3, base_delay=1, factor=3, max_delay=20, jitter=0),
-        network=NetworkPolicy.from_networks(["10.20.0.0/16"]),
-    )
-
-
-def attempt_of(
-    claim: Claim,
-    *,
-    status: int | None = 503,
-    error: str | None = None,
-    excerpt: str = "",
-    outcome: str = "retry",
-    started_at: float = START,
-) -> AttemptRecord:
-    return AttemptRecord(
-        delivery_id=claim.event.id,
-        attempt=claim.attempt,
-        started_at=started_at,
-        status=status,
-        error=error,
-        latency=0.01,
-        response_excerpt=excerpt,
-        outcome=outcome,
-    )
-
-
-def ids(claims: Sequence[Claim]) -> list[str]:
-    return [claim.event.id for claim in claims]
-
-
-async def claim_one(queue: WebhookQueue) -> Claim:
-    claims = await queue.claim(10, lease_grace=GRACE)
-    assert len(claims) == 1, claims
-    return claims[0]
-
-
-async def record(queue: WebhookQueue, claim: Claim, result: Outcome, /, **attempt: object) -> bool:
-    return await queue.record(claim, result, attempt_of(claim, **attempt))  # type: ignore[arg-type]
-
-
-def claim_from_threads(
-    factory: QueueFactory, queue: WebhookQueue, *, threads: int, seed: int
-) -> list[Claim]:
-    """Claim everything due from ``threads`` threads at once, each through its own handle.
-
-    Each thread runs its own event loop and claims small random batches until a claim comes
-    back empty; every claim any thread got is returned.
-    """
-    barrier = threading.Barrier(threads)
-    claimed: list[list[Claim]] = [[] for _ in range(threads)]
-    errors: list[BaseException] = []
-
-    async def claim_until_empty(handle: WebhookQueue, index: int) -> None:
-        rng = random.Random(seed * 1000 + index)
-        while batch := await handle.claim(rng.randint(1, 3), lease_grace=GRACE):
-            claimed[index].extend(batch)
-            await asyncio.sleep(0)
-
-    def run(index: int) -> None:
-        try:
-            handle = factory.peer(queue)
-            try:
-                barrier.wait(10)
-                asyncio.run(claim_until_empty(handle, index))
-            finally:
-                if handle is not queue:
-                    factory.close(handle)
-        except BaseException as exc:
-            errors.append(exc)
-
-    workers = [threading.Thread(target=run, args=(index,)) for index in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(30)
-    assert not any(worker.is_alive() for worker in workers), "a claiming thread hung"
-    if errors:
-        raise errors[0]
-    return [claim for batch in claimed for claim in batch]
-
-
-def test_the_queue_implements_the_protocol(queue: WebhookQueue, clock: VirtualClock) -> None:
-    assert isinstance(queue, WebhookQueue)
-    assert queue.clock is clock
-    assert queue.handler is None
-    assert len(queue.secret_memory) == 0
-
-
-# --- ordering by due time ------------------------------------------------------------------------
-
-
-async def test_claim_hands_out_due_jobs_earliest_due_first(queue: WebhookQueue) -> None:
-    late, early, now = make_event("late"), make_event("early"), make_event("now")
-    await queue.enqueue(late, not_before=START - 10)
-    await queue.enqueue(now)
-    await queue.enqueue(early, not_before=START - 100)
-    claims = await queue.claim(10, lease_grace=GRACE)
-    assert ids(claims) == [early.id, late.id, now.id]
-    assert [claim.attempt for claim in claims] == [1, 1, 1]
-    assert all(claim.lease_until == START + LEASE for claim in claims)
-    assert len({claim.token for claim in claims}) == 3
-
-
-async def test_jobs_due_at_the_same_time_are_claimed_in_enqueue_order(
-    queue: WebhookQueue,
-) -> None:
-    events = [make_event(str(number)) for number in range(12)]
-    for event in events:
-        await queue.enqueue(event)
-    assert ids(await queue.claim(100, lease_grace=GRACE)) == [event.id for event in events]
-
-
-async def test_a_limited_claim_takes_the_earliest_due(queue: WebhookQueue) -> None:
-    events = [make_event(str(number)) for number in range(6)]
-    # Enqueued in an order unrelated to their due dates.
-    for offset in (3, 0, 5, 1, 4, 2):
-        await queue.enqueue(events[offset], not_before=START - 100 + offset)
-    assert ids(await queue.claim(2, lease_grace=GRACE)) == [events[0].id, events[1].id]
-    assert await queue.claim(0, lease_grace=GRACE) == []
-    assert ids(await queue.claim(3, lease_grace=GRACE)) == [event.id for event in events[2:5]]
-    assert ids(await queue.claim(10, lease_grace=GRACE)) == [events[5].id]
-    assert await queue.claim(10, lease_grace=GRACE) == []
-
-
-async def test_claim_never_hands_out_a_job_not_yet_due(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    second, first = make_event(), make_event()
-    await queue.enqueue(second, not_before=START + 30)
-    await queue.enqueue(first, not_before=START + 10)
-    assert await queue.claim(10, lease_grace=GRACE) == []
-    clock.advance(9.5)
-    assert await queue.claim(10, lease_grace=GRACE) == []
-    clock.advance(0.5)
-    assert ids(await queue.claim(10, lease_grace=GRACE)) == [first.id]
-    clock.advance(19)
-    assert await queue.claim(10, lease_grace=GRACE) == []
-    clock.advance(1)
-    assert ids(await queue.claim(10, lease_grace=GRACE)) == [second.id]
-
-
-async def test_the_lease_lasts_the_event_timeout_plus_the_grace(queue: WebhookQueue) -> None:
-    await queue.enqueue(make_event(timeout=7.5))
-    await queue.enqueue(make_event(timeout=60))
-    short, long = await queue.claim(10, lease_grace=2)
-    assert short.lease_until == START + 7.5 + 2
-    assert long.lease_until == START + 60 + 2
-
-
-async def test_the_claimed_event_is_the_enqueued_event(queue: WebhookQueue) -> None:
-    event = rich_event()
-    await queue.enqueue(event)
-    claim = await claim_one(queue)
-    assert claim.event == event
-    assert claim.event.body_bytes == event.body_bytes
-
-
-async def test_an_enqueued_job_is_visible_to_another_handle_on_return(
-    factory: QueueFactory, queue: WebhookQueue
-) -> None:
-    event = rich_event()
-    await queue.enqueue(event)
-    peer = factory.peer(queue)
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=[pytest.mark.postgresql] if name == "postgresql" else [])
+        for name in BACKENDS
+    ]
+)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    made = await BACKENDS[request.param](request, tmp_path)
     try:
-        assert await peer.counts() == QueueCounts(1, 1, 0, 0, 0)
-        claim = await claim_one(peer)
-        assert claim.event == event
-        assert await queue.claim(10, lease_grace=GRACE) == []
-        assert await record(peer, claim, Delivered(), status=200) is True
-        assert (await queue.counts()).delivered == 1
+        yield made
     finally:
-        if peer is not queue:
-            factory.close(peer)
+        await made.aclose()
 
 
-# --- outcomes: retry at a time, attempt counting, dead letters -----------------------------------
+@pytest.fixture
+async def receiver(backend: Backend) -> MockReceiver:
+    made = MockReceiver(clock=backend.clock)
+    await backend.register(made)
+    return made
 
 
-async def test_retry_at_makes_the_job_due_at_that_time(
-    queue: WebhookQueue, clock: VirtualClock
+@pytest.fixture
+def subscription(receiver: MockReceiver) -> WebhookSubscription:
+    return WebhookSubscription(receiver.url, SECRET).retry_policy(POLICY)
+
+
+def assert_gaps(backend: Backend, gaps: list[float], expected: list[float]) -> None:
+    """Exact on a virtual clock; on real time, never early and at most a poll or two late."""
+    assert len(gaps) == len(expected), gaps
+    for gap, due in zip(gaps, expected, strict=True):
+        if backend.real_time:
+            assert due - 0.01 <= gap <= due + REAL_TIME_SLACK, (gaps, expected)
+        else:
+            assert gap == pytest.approx(due), (gaps, expected)
+
+
+async def test_each_delivery_arrives_once_with_its_id_and_body(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
 ) -> None:
-    event = make_event()
-    await queue.enqueue(event)
-    first = await claim_one(queue)
-    assert await record(queue, first, RetryAt(START + 300)) is True
-    assert await queue.counts() == QueueCounts(pending=1, due=0, in_flight=0, delivered=0, dead=0)
-    assert await queue.next_due() == START + 300
-    clock.advance(299.5)
-    assert await queue.claim(10, lease_grace=GRACE) == []
-    clock.advance(0.5)
-    assert (await queue.counts()).due == 1
-    second = await claim_one(queue)
-    assert second.event == event
-    assert second.attempt == 2
-    assert second.token != first.token
-    assert [item.attempt for item in await queue.history(event.id)] == [1]
+    ids = [await subscription.dispatch(backend.queue, "order.created", {"n": n}) for n in range(5)]
+    await backend.run_until_idle()
+    assert sorted(receiver.unique_ids()) == sorted(ids)
+    assert receiver.duplicates() == {}
+    for n, delivery_id in enumerate(ids):
+        receiver.assert_delivered(id=delivery_id, payload={"n": n}, times=1)
+    assert await backend.queue.counts() == QueueCounts(0, 0, 0, 5, 0)
 
 
-async def test_a_retry_in_the_past_is_due_at_once(queue: WebhookQueue) -> None:
-    await queue.enqueue(make_event())
-    claim = await claim_one(queue)
-    await record(queue, claim, RetryAt(START - 60))
-    assert (await claim_one(queue)).attempt == 2
-
-
-async def test_retries_are_ordered_by_their_due_time_among_other_jobs(
-    queue: WebhookQueue, clock: VirtualClock
+async def test_counts_follow_dispatch_and_delivery(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
 ) -> None:
-    retried, fresh = make_event("retried"), make_event("fresh")
-    await queue.enqueue(retried)
-    claim = await claim_one(queue)
-    await record(queue, claim, RetryAt(START + 10))
-    await queue.enqueue(fresh, not_before=START + 20)
-    clock.advance(30)
-    assert ids(await queue.claim(10, lease_grace=GRACE)) == [retried.id, fresh.id]
+    for n in range(2):
+        await subscription.dispatch(backend.queue, "order.created", {"n": n})
+    assert await backend.queue.counts() == QueueCounts(2, 2, 0, 0, 0)
+    await backend.run_until_idle()
+    assert await backend.queue.counts() == QueueCounts(0, 0, 0, 2, 0)
 
 
-async def test_attempts_are_counted_across_retries(
-    queue: WebhookQueue, clock: VirtualClock
+async def test_nothing_is_delivered_before_it_is_due_and_due_jobs_go_in_due_order(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
 ) -> None:
-    event = make_event()
-    await queue.enqueue(event)
-    for expected in range(1, 6):
-        claim = await claim_one(queue)
-        assert claim.attempt == expected
-        await record(queue, claim, RetryAt(clock.now() + 60), started_at=clock.now())
-        clock.advance(60)
-    last = await claim_one(queue)
-    assert last.attempt == 6
-    await record(queue, last, Delivered(), status=200, outcome="delivered", started_at=clock.now())
-    assert [item.attempt for item in await queue.history(event.id)] == [1, 2, 3, 4, 5, 6]
+    now = backend.clock.now()
+    later = subscription.build_event("order.later", {}, now=now)
+    sooner = subscription.build_event("order.sooner", {}, now=now)
+    await backend.queue.enqueue(later, not_before=now + 0.6)
+    await backend.queue.enqueue(sooner, not_before=now + 0.3)
+    assert (await backend.queue.counts()).due == 0
+    await backend.run_until_idle()
+    assert receiver.unique_ids() == [sooner.id, later.id]
+    first, second = receiver.deliveries
+    assert first.received_at >= now + 0.3
+    assert second.received_at >= now + 0.6
 
 
-async def test_delivered_is_final(queue: WebhookQueue, clock: VirtualClock) -> None:
-    event = make_event()
-    await queue.enqueue(event)
-    claim = await claim_one(queue)
-    attempt = attempt_of(claim, status=200, outcome="delivered", excerpt="ok")
-    assert await queue.record(claim, Delivered(), attempt) is True
-    assert await queue.counts() == QueueCounts(pending=0, due=0, in_flight=0, delivered=1, dead=0)
-    assert await queue.history(event.id) == [attempt]
-    assert await queue.next_due() is None
-    clock.advance(10**6)
-    assert await queue.claim(10, lease_grace=GRACE) == []
-    assert await queue.list_dead_letters() == []
-
-
-async def test_a_dead_letter_keeps_its_reason_and_last_attempt(
-    queue: WebhookQueue, clock: VirtualClock
+async def test_a_retry_comes_at_the_policy_time_with_the_same_id_and_body(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
 ) -> None:
-    event = rich_event()
-    await queue.enqueue(event)
-    first = await claim_one(queue)
-    await record(queue, first, RetryAt(START + 60), status=503, excerpt="busy")
-    clock.advance(60)
-    second = await claim_one(queue)
-    assert await record(
-        queue,
-        second,
-        DeadLetter("the receiver answered 410 Gone", gone=True),
-        status=410,
-        excerpt="gone for good ✓",
-        outcome="dead",
-    )
-    (dead,) = await queue.list_dead_letters()
-    assert dead.event == event
-    assert dead.id == event.id
-    assert dead.reason == "the receiver answered 410 Gone"
-    assert dead.gone is True
-    assert dead.attempts == 2
-    assert dead.dead_at == START + 60
-    assert dead.last_status == 410
-    assert dead.last_error is None
-    assert dead.response_excerpt == "gone for good ✓"
-    assert await queue.counts() == QueueCounts(pending=0, due=0, in_flight=0, delivered=0, dead=1)
-    assert await queue.next_due() is None
-    clock.advance(10**6)
-    assert await queue.claim(10, lease_grace=GRACE) == []
-
-
-async def test_a_dead_letter_after_a_transport_error_keeps_the_error(
-    queue: WebhookQueue,
-) -> None:
-    await queue.enqueue(make_event())
-    claim = await claim_one(queue)
-    await record(queue, claim, DeadLetter("gave up"), status=None, error="connect: refused")
-    (dead,) = await queue.list_dead_letters()
-    assert (dead.last_status, dead.last_error, dead.gone) == (None, "connect: refused", False)
-    assert dead.response_excerpt == ""
-
-
-async def test_dead_letters_are_listed_oldest_first(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    events = [make_event("a"), make_event("b"), make_event("c")]
-    for event in events:
-        await queue.enqueue(event)
-    first, second, third = await queue.claim(10, lease_grace=GRACE)
-    await record(queue, second, DeadLetter("b"))
-    clock.advance(1)
-    await record(queue, third, DeadLetter("c"))
-    clock.advance(1)
-    await record(queue, first, DeadLetter("a"))
-    listed = await queue.list_dead_letters()
-    assert [dead.reason for dead in listed] == ["b", "c", "a"]
-    assert [dead.dead_at for dead in listed] == [START, START + 1, START + 2]
-    listed.clear()  # a copy: the queue's dead letters are untouched
-    assert len(await queue.list_dead_letters()) == 3
-
-
-# --- redrive -------------------------------------------------------------------------------------
-
-
-async def test_redrive_sends_a_dead_letter_again_with_the_same_id_and_fresh_attempts(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    event = rich_event()
-    await queue.enqueue(event)
-    for step in range(3):
-        claim = await claim_one(queue)
-        assert claim.attempt == step + 1
-        outcome: Outcome = RetryAt(clock.now() + 10) if step < 2 else DeadLetter("gave up")
-        await record(queue, claim, outcome, started_at=clock.now())
-        clock.advance(10)
-    assert len(await queue.list_dead_letters()) == 1
-    clock.advance(1000)
-    await queue.redrive(event.id)
-    assert await queue.list_dead_letters() == []
-    assert await queue.counts() == QueueCounts(pending=1, due=1, in_flight=0, delivered=0, dead=0)
-    assert await queue.next_due() == clock.now()
-    again = await claim_one(queue)
-    assert again.event == event
-    assert again.event.id == event.id
-    assert again.attempt == 1
-    assert len(await queue.history(event.id)) == 3  # the earlier attempts are kept
-    # Dead again: the count restarted with the redrive.
-    await record(queue, again, DeadLetter("still failing"), started_at=clock.now())
-    (dead,) = await queue.list_dead_letters()
-    assert (dead.reason, dead.attempts, dead.dead_at) == ("still failing", 1, clock.now())
-    assert [item.attempt for item in await queue.history(event.id)] == [1, 2, 3, 1]
-
-
-async def test_redrive_of_an_unknown_or_live_delivery_raises_and_changes_nothing(
-    queue: WebhookQueue,
-) -> None:
-    with pytest.raises(UnknownDeliveryError) as info:
-        await queue.redrive("no-such-id")
-    assert isinstance(info.value, KeyError)
-    assert "no-such-id" in str(info.value)
-    pending, in_flight, delivered = make_event(), make_event(), make_event()
-    for event in (delivered, in_flight, pending):
-        await queue.enqueue(event)
-    delivered_claim, in_flight_claim = await queue.claim(2, lease_grace=GRACE)
-    await record(queue, delivered_claim, Delivered(), status=200)
-    before = await queue.counts()
-    for event in (pending, in_flight, delivered):
-        with pytest.raises(UnknownDeliveryError):
-            await queue.redrive(event.id)
-    assert await queue.counts() == before == QueueCounts(1, 1, 1, 1, 0)
-    assert await record(queue, in_flight_claim, Delivered(), status=200) is True
-
-
-async def test_a_dead_letter_is_redriven_once(queue: WebhookQueue) -> None:
-    event = make_event()
-    await queue.enqueue(event)
-    await record(queue, await claim_one(queue), DeadLetter("no"))
-    await queue.redrive(event.id)
-    with pytest.raises(UnknownDeliveryError):
-        await queue.redrive(event.id)
-    assert len(await queue.claim(10, lease_grace=GRACE)) == 1
-
-
-# --- leases: recovery of an interrupted attempt, concurrent claimers, stale records --------------
-
-
-async def test_an_expired_lease_makes_the_job_claimable_again_and_the_attempt_counts(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    event = make_event()
-    await queue.enqueue(event)
-    first = await claim_one(queue)  # the worker holding it dies here
-    assert await queue.next_due() == first.lease_until == START + LEASE
-    clock.advance(LEASE - 0.5)
-    assert await queue.claim(10, lease_grace=GRACE) == []
-    assert (await queue.counts()).in_flight == 1
-    clock.advance(0.5)
-    second = await claim_one(queue)
-    assert second.event == event
-    assert second.attempt == 2  # the interrupted attempt counts
-    assert second.token != first.token
-    assert second.lease_until == clock.now() + LEASE
-    assert await queue.counts() == QueueCounts(pending=0, due=0, in_flight=1, delivered=0, dead=0)
-    assert await record(queue, second, Delivered(), status=200) is True
-    assert [(item.attempt, item.status) for item in await queue.history(event.id)] == [(2, 200)]
-
-
-async def test_a_recovered_job_keeps_its_place_by_its_lease_expiry(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    interrupted, later = make_event("interrupted"), make_event("later")
-    await queue.enqueue(interrupted)
-    await claim_one(queue)
-    await queue.enqueue(later, not_before=START + LEASE + 1)
-    clock.advance(LEASE + 10)
-    assert ids(await queue.claim(10, lease_grace=GRACE)) == [interrupted.id, later.id]
-
-
-async def test_concurrent_claimers_never_hold_one_job_while_its_lease_is_valid(
-    factory: QueueFactory, queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    events = [make_event(str(number)) for number in range(60)]
-    for event in events:
-        await queue.enqueue(event)
-    everyone = sorted(event.id for event in events)
-
-    first = claim_from_threads(factory, queue, threads=4, seed=1)
-    assert sorted(ids(first)) == everyone  # each job claimed exactly once
-    assert len({claim.token for claim in first}) == len(events)
-    assert {claim.attempt for claim in first} == {1}
-
-    clock.advance(LEASE - 0.5)  # every lease still valid: nobody gets anything
-    assert claim_from_threads(factory, queue, threads=4, seed=2) == []
-
-    clock.advance(0.5)  # every lease expired: each job is claimed once more
-    second = claim_from_threads(factory, queue, threads=4, seed=3)
-    assert sorted(ids(second)) == everyone
-    assert {claim.attempt for claim in second} == {2}
-    assert not {claim.token for claim in first} & {claim.token for claim in second}
-
-    results = [await record(queue, claim, Delivered(), status=200) for claim in first]
-    assert not any(results)  # the lost leases record nothing
-    results = [await record(queue, claim, Delivered(), status=200) for claim in second]
-    assert all(results)
-    assert await queue.counts() == QueueCounts(0, 0, 0, len(events), 0)
-
-
-async def test_a_record_after_the_lease_was_lost_returns_false_and_changes_nothing(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    event = make_event()
-    await queue.enqueue(event)
-    stale = await claim_one(queue)
-    clock.advance(LEASE)
-    current = await claim_one(queue)
-    before = (await queue.counts(), await queue.next_due())
-    for outcome in (Delivered(), DeadLetter("late"), RetryAt(START)):
-        assert await record(queue, stale, outcome) is False
-    await queue.release(stale)  # releasing a lost lease does nothing either
-    assert (await queue.counts(), await queue.next_due()) == before
-    assert before[0] == QueueCounts(pending=0, due=0, in_flight=1, delivered=0, dead=0)
-    assert await queue.history(event.id) == []
-    assert await queue.list_dead_letters() == []
-    assert await queue.claim(10, lease_grace=GRACE) == []
-    assert await record(queue, current, Delivered(), status=200) is True
-
-
-async def test_a_claim_is_recorded_once(queue: WebhookQueue) -> None:
-    event = make_event()
-    await queue.enqueue(event)
-    claim = await claim_one(queue)
-    assert await record(queue, claim, Delivered(), status=200) is True
-    assert await record(queue, claim, DeadLetter("again")) is False
-    assert await record(queue, claim, RetryAt(START)) is False
-    assert await queue.counts() == QueueCounts(0, 0, 0, 1, 0)
-    assert len(await queue.history(event.id)) == 1
-    assert await queue.list_dead_letters() == []
-
-
-async def test_a_worker_recovers_an_interrupted_attempt_with_the_same_id(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    receiver = MockReceiver(clock=clock)
-    async with httpx.AsyncClient(transport=receiver.transport) as client:
-        await WebhookSubscription.register(queue, client=client)
-        sub = WebhookSubscription(receiver.url, SECRET).timeout(TIMEOUT)
-        delivery_id = await sub.dispatch(queue, "order.created", {"order": 7})
-        (lost,) = await queue.claim(10, lease_grace=GRACE)  # a worker that then died
-        with anyio.fail_after(10):
-            await Worker(queue, lease_grace=GRACE).run_until_idle()
-    (delivery,) = receiver.assert_delivered(id=delivery_id, times=1)
-    assert delivery.body == lost.event.body_bytes
-    assert delivery.received_at == lost.lease_until  # retried when the lease ran out
-    history = await queue.history(delivery_id)
-    assert [(item.attempt, item.outcome) for item in history] == [(2, "delivered")]
-    assert await queue.counts() == QueueCounts(0, 0, 0, 1, 0)
-    assert await record(queue, lost, Delivered(), status=200) is False
-
-
-# --- release -------------------------------------------------------------------------------------
-
-
-async def test_release_gives_the_job_back_uncounted_and_due_now(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    event = make_event()
-    await queue.enqueue(event, not_before=START - 100)
-    claim = await claim_one(queue)
-    clock.advance(3)
-    await queue.release(claim)
-    assert await queue.counts() == QueueCounts(pending=1, due=1, in_flight=0, delivered=0, dead=0)
-    assert await queue.next_due() == START + 3
-    again = await claim_one(queue)
-    assert again.event == event
-    assert again.attempt == 1  # the released attempt did not count
-    assert again.token != claim.token
-    assert await record(queue, claim, Delivered()) is False  # the released lease is gone
-    assert await record(queue, again, Delivered(), status=200) is True
-
-
-async def test_release_after_retries_keeps_the_earlier_attempts(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    await queue.enqueue(make_event())
-    await record(queue, await claim_one(queue), RetryAt(START))
-    second = await claim_one(queue)
-    assert second.attempt == 2
-    await queue.release(second)
-    assert (await claim_one(queue)).attempt == 2
-
-
-# --- next_due, counts, history -------------------------------------------------------------------
-
-
-async def test_next_due(queue: WebhookQueue, clock: VirtualClock) -> None:
-    assert await queue.next_due() is None
-    await queue.enqueue(make_event(), not_before=START + 500)
-    assert await queue.next_due() == START + 500
-    await queue.enqueue(make_event(), not_before=START + 100)
-    assert await queue.next_due() == START + 100
-    clock.advance(100)
-    claim = await claim_one(queue)
-    assert await queue.next_due() == claim.lease_until == START + 100 + LEASE
-    await record(queue, claim, RetryAt(START + 1000))
-    assert await queue.next_due() == START + 500
-    clock.advance(400)
-    other = await claim_one(queue)
-    await record(queue, other, Delivered(), status=200)
-    assert await queue.next_due() == START + 1000
-    clock.advance(500)
-    await record(queue, await claim_one(queue), DeadLetter("no"))
-    assert await queue.next_due() is None
-
-
-async def test_counts(queue: WebhookQueue, clock: VirtualClock) -> None:
-    assert await queue.counts() == EMPTY
-    events = [make_event(str(number)) for number in range(5)]
-    for event in events[:4]:
-        await queue.enqueue(event)
-    await queue.enqueue(events[4], not_before=START + 60)
-    assert await queue.counts() == QueueCounts(pending=5, due=4, in_flight=0, delivered=0, dead=0)
-    delivered, dead, retried = await queue.claim(3, lease_grace=GRACE)
-    assert await queue.counts() == QueueCounts(pending=2, due=1, in_flight=3, delivered=0, dead=0)
-    await record(queue, delivered, Delivered(), status=200)
-    await record(queue, dead, DeadLetter("no"))
-    await record(queue, retried, RetryAt(START + 30))
-    assert await queue.counts() == QueueCounts(pending=3, due=1, in_flight=0, delivered=1, dead=1)
-    clock.advance(60)
-    assert await queue.counts() == QueueCounts(pending=3, due=3, in_flight=0, delivered=1, dead=1)
-
-
-async def test_history_is_every_recorded_attempt_in_order(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    event = make_event()
-    await queue.enqueue(event)
-    assert await queue.history(event.id) == []
-    records = []
-    for status in (503, 500):
-        claim = await claim_one(queue)
-        records.append(attempt_of(claim, status=status, started_at=clock.now()))
-        await queue.record(claim, RetryAt(clock.now() + 1), records[-1])
-        clock.advance(1)
-    claim = await claim_one(queue)
-    records.append(
-        AttemptRecord(
-            delivery_id=event.id,
-            attempt=3,
-            started_at=clock.now(),
-            status=None,
-            error="read timeout: the receiver took too long ✓",
-            latency=1.25,
-            response_excerpt="partial ✓",
-            outcome="delivered",
-        )
-    )
-    await queue.record(claim, Delivered(), records[-1])
-    history = await queue.history(event.id)
-    assert history == records
-    history.clear()  # a copy
-    assert len(await queue.history(event.id)) == 3
-
-
-async def test_history_is_in_the_order_attempts_were_recorded(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    # A wall clock can step back (NTP) between two attempts; the log is still the order in
-    # which the attempts happened, as a redrive's restarted attempt numbers are too.
-    event = make_event()
-    await queue.enqueue(event)
-    first = await claim_one(queue)
-    await record(queue, first, RetryAt(START), started_at=START + 5)
-    second = await claim_one(queue)
-    await record(queue, second, Delivered(), status=200, started_at=START + 2)
-    history = await queue.history(event.id)
-    assert [(item.attempt, item.started_at) for item in history] == [
-        (1, START + 5),
-        (2, START + 2),
+    receiver.script([503, 503, 200])
+    delivery_id = await subscription.dispatch(backend.queue, "order.created", {"n": 1})
+    await backend.run_until_idle()
+    assert [d.id for d in receiver.deliveries] == [delivery_id] * 3
+    assert len({d.body for d in receiver.deliveries}) == 1
+    assert_gaps(backend, receiver.gaps(), [BASE_DELAY, BASE_DELAY * 2])
+    history = await backend.queue.history(delivery_id)
+    assert [(h.attempt, h.status, h.outcome) for h in history] == [
+        (1, 503, "retry"),
+        (2, 503, "retry"),
+        (3, 200, "delivered"),
     ]
 
 
-async def test_history_of_an_unknown_delivery_raises(queue: WebhookQueue) -> None:
-    with pytest.raises(UnknownDeliveryError) as info:
-        await queue.history("no-such-id")
-    assert "no-such-id" in str(info.value)
-
-
-# --- enqueue and dispatch ------------------------------------------------------------------------
-
-
-async def test_enqueueing_a_stored_id_again_is_refused(queue: WebhookQueue) -> None:
-    event, delivered = make_event(), make_event()
-    await queue.enqueue(event)
-    await queue.enqueue(delivered, not_before=START - 1)
-    (claim,) = await queue.claim(1, lease_grace=GRACE)
-    assert claim.event == delivered
-    await record(queue, claim, Delivered(), status=200)
-    for stored in (event, delivered):
-        with pytest.raises(InvalidInputError, match=stored.id):
-            await queue.enqueue(stored)
-        with pytest.raises(InvalidInputError, match=stored.id):
-            queue.enqueue_sync(stored, not_before=START - 1000)
-    assert await queue.counts() == QueueCounts(pending=1, due=1, in_flight=0, delivered=1, dead=0)
-    assert ids(await queue.claim(10, lease_grace=GRACE)) == [event.id]
-    assert await queue.claim(10, lease_grace=GRACE) == []
-
-
-async def test_enqueue_sync_stores_like_enqueue(queue: WebhookQueue, clock: VirtualClock) -> None:
-    now, later = rich_event(), make_event()
-    queue.enqueue_sync(now)
-    queue.enqueue_sync(later, not_before=START + 5)
-    assert (await claim_one(queue)).event == now
-    clock.advance(5)
-    assert (await claim_one(queue)).event == later
-
-
-async def test_dispatch_sync_stores_a_delivery(queue: WebhookQueue) -> None:
-    sub = WebhookSubscription("https://example.com/hooks", SECRET)
-    delivery_id = sub.dispatch_sync(queue, "order.created", {"order_id": 42, "note": "José"})
-    claim = await claim_one(queue)
-    assert claim.event.id == delivery_id
-    assert claim.event.event == "order.created"
-    assert claim.event.created_at == START
-    assert claim.event.signature is not None  # a body-only format, signed at dispatch
-    assert claim.event.body_bytes == '{"order_id":42,"note":"José"}'.encode()
-
-
-async def test_dispatch_sync_keeps_a_timestamped_format_secret_in_memory(
-    queue: WebhookQueue,
+async def test_retry_after_from_the_receiver_sets_the_retry_time(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
 ) -> None:
-    secret = "whsec_" + "Y29uZm9ybWFuY2Utc3VpdGUta2V5LTMyLWJ5dGVzISE="
-    sub = WebhookSubscription("https://example.com/hooks", secret).signature_format(
-        SignatureFormat.STANDARD_WEBHOOKS
+    receiver.script([Reply(429, headers={"Retry-After": "1"}), 200])
+    await subscription.dispatch(backend.queue, "order.created", {})
+    await backend.run_until_idle()
+    assert_gaps(backend, receiver.gaps(), [1.0])
+
+
+async def test_the_last_attempt_dead_letters_with_its_reason(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
+) -> None:
+    receiver.script([503])
+    delivery_id = await subscription.dispatch(backend.queue, "order.created", {})
+    await backend.run_until_idle()
+    assert [d.id for d in receiver.deliveries] == [delivery_id] * 3
+    (dead,) = await backend.queue.list_dead_letters()
+    assert (dead.id, dead.attempts, dead.last_status, dead.gone) == (delivery_id, 3, 503, False)
+    assert "gave up after 3 attempts" in dead.reason
+    assert dead.event.body == receiver.deliveries[0].body.decode()
+    assert await backend.queue.counts() == QueueCounts(0, 0, 0, 0, 1)
+
+
+async def test_a_fatal_answer_dead_letters_at_once(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
+) -> None:
+    receiver.script([410])
+    delivery_id = await subscription.dispatch(backend.queue, "order.created", {})
+    await backend.run_until_idle()
+    (dead,) = await backend.queue.list_dead_letters()
+    assert (dead.id, dead.attempts, dead.last_status, dead.gone) == (delivery_id, 1, 410, True)
+
+
+async def test_redrive_sends_a_dead_letter_again_with_the_same_id_and_fresh_attempts(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
+) -> None:
+    receiver.script([503])
+    delivery_id = await subscription.dispatch(backend.queue, "order.created", {"n": 7})
+    await backend.run_until_idle()
+    receiver.script([503, 200])
+    await backend.queue.redrive(delivery_id)
+    assert await backend.queue.list_dead_letters() == []
+    await backend.run_until_idle()
+    assert [d.id for d in receiver.deliveries] == [delivery_id] * 5
+    assert len({d.body for d in receiver.deliveries}) == 1
+    history = await backend.queue.history(delivery_id)
+    assert [h.attempt for h in history][-2:] == [1, 2]  # the policy's attempts, afresh
+    assert history[-1].outcome == "delivered"
+    assert await backend.queue.counts() == QueueCounts(0, 0, 0, 1, 0)
+    with pytest.raises(UnknownDeliveryError):
+        await backend.queue.redrive(delivery_id)  # delivered: nothing to redrive
+
+
+async def test_redrive_of_an_unknown_delivery_raises(backend: Backend) -> None:
+    with pytest.raises(UnknownDeliveryError):
+        await backend.queue.redrive("00000000-0000-4000-8000-000000000000")
+
+
+async def test_an_interrupted_attempt_is_recovered_with_the_same_id_and_counted(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
+) -> None:
+    delivery_id = await subscription.dispatch(backend.queue, "order.created", {"n": 1})
+    assert await backend.interrupt_one() == delivery_id
+    await backend.recover()
+    await backend.run_until_idle()
+    receiver.assert_delivered(id=delivery_id, payload={"n": 1}, times=1)
+    last = (await backend.queue.history(delivery_id))[-1]
+    assert (last.attempt, last.outcome) == (2, "delivered")  # the interrupted one counts
+
+
+async def test_concurrent_workers_never_run_one_job_twice(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
+) -> None:
+    ids = [
+        await subscription.dispatch(backend.queue, "order.created", {"n": n}) for n in range(60)
+    ]
+    await backend.run_workers(3)
+    assert receiver.duplicates() == {}
+    assert sorted(receiver.unique_ids()) == sorted(ids)
+    assert (await backend.queue.counts()).delivered == 60
+
+
+async def test_dispatch_sync_stores_a_delivery(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
+) -> None:
+    delivery_id = await anyio.to_thread.run_sync(
+        subscription.dispatch_sync, backend.queue, "order.created", {"n": 3}
     )
-    delivery_id = sub.dispatch_sync(queue, "order.created", {"n": 1})
-    assert queue.secret_memory.get(delivery_id) == secret
-    assert (await claim_one(queue)).event.signature is None  # signed at each attempt
+    await backend.run_until_idle()
+    receiver.assert_delivered(id=delivery_id, payload={"n": 3}, times=1)
 
 
-async def test_dispatch_with_a_connection_is_refused_and_stores_nothing(
-    queue: WebhookQueue,
+async def test_dispatch_in_a_transaction_or_a_type_error(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
 ) -> None:
-    sub = WebhookSubscription("https://example.com/hooks", SECRET)
-    with pytest.raises(TypeError, match=type(queue).__name__):
-        await sub.dispatch(queue, "order.created", {"n": 1}, connection=object())
-    assert await queue.counts() == EMPTY
-    assert len(queue.secret_memory) == 0
-    assert await queue.claim(10, lease_grace=GRACE) == []
+    if not backend.transactions:
+        with pytest.raises(TypeError, match="cannot enqueue inside your transaction"):
+            await subscription.dispatch(backend.queue, "order.created", {}, connection=object())
+        assert await backend.queue.counts() == QueueCounts(0, 0, 0, 0, 0)
+        return
 
+    async def order_that_fails() -> None:
+        async with backend.transaction() as connection:
+            await subscription.dispatch(
+                backend.queue, "order.rolled_back", {}, connection=connection
+            )
+            raise RuntimeError("the order failed")
 
-async def test_dispatch_stores_a_delivery(queue: WebhookQueue) -> None:
-    sub = WebhookSubscription("https://example.com/hooks", SECRET).header("X-Tenant-Id", "acme")
-    delivery_id = await sub.dispatch(queue, "order.created", {"n": 1})
-    claim = await claim_one(queue)
-    assert claim.event.id == delivery_id
-    assert claim.event.headers == (("X-Tenant-Id", "acme"),)
-
-
-# --- waking a worker -----------------------------------------------------------------------------
-
-
-async def test_wait_for_work_wakes_on_an_enqueue(queue: WebhookQueue) -> None:
-    async def enqueue_soon() -> None:
-        await anyio.sleep(0.01)
-        await queue.enqueue(make_event())
-
-    with anyio.fail_after(5):  # a deadline, not a measurement: max_wait is 30
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(enqueue_soon)
-            await queue.wait_for_work(30)
-    assert (await queue.counts()).pending == 1
-
-
-async def test_wait_for_work_wakes_on_a_retry(queue: WebhookQueue) -> None:
-    await queue.enqueue(make_event())
-    claim = await claim_one(queue)
-    await queue.wait_for_work(0)  # take the enqueue's wake-up
-
-    async def retry_soon() -> None:
-        await anyio.sleep(0.01)
-        await record(queue, claim, RetryAt(START))
-
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(retry_soon)
-            await queue.wait_for_work(30)
-
-
-async def test_wait_for_work_returns_after_max_wait(queue: WebhookQueue) -> None:
-    with anyio.fail_after(5):
-        await queue.wait_for_work(0.01)
-
-
-# --- with a worker -------------------------------------------------------------------------------
-
-
-async def test_a_worker_delivers_retries_and_dead_letters_through_the_queue(
-    queue: WebhookQueue, clock: VirtualClock
-) -> None:
-    receiver = MockReceiver(clock=clock)
-    receiver.script([503, 503, 200], event="order.updated")
-    receiver.script([400], event="order.refused")
-    policy = RetryPolicy(max_attempts=5, base_delay=60, factor=2, max_delay=3600, jitter=0)
-    async with httpx.AsyncClient(transport=receiver.transport) as client:
-        await WebhookSubscription.register(queue, client=client)
-        sub = WebhookSubscription(receiver.url, SECRET).retry_policy(policy)
-        retried = await sub.dispatch(queue, "order.updated", {"n": 1})
-        refused = await sub.dispatch(queue, "order.refused", {"n": 2})
-        delivered = await sub.dispatch(queue, "order.created", {"n": 3})
-        with anyio.fail_after(10):
-            await Worker(queue).run_until_idle()
-
-    history = await queue.history(retried)
-    assert [item.status for item in history] == [503, 503, 200]
-    assert [item.started_at - START for item in history] == [0, 60, 180]
-    assert set(receiver.duplicates()) == {retried}
-    assert len({d.body for d in receiver.duplicates()[retried]}) == 1  # the same bytes each time
-    (dead,) = await queue.list_dead_letters()
-    assert (dead.id, dead.last_status, dead.attempts) == (refused, 400, 1)
-    receiver.assert_delivered(id=delivered, times=1)
-    assert await queue.counts() == QueueCounts(0, 0, 0, 2, 1)
+    with pytest.raises(RuntimeError, match="the order failed"):
+        await order_that_fails()
+    async with backend.transaction() as connection:
+        committed = await subscription.dispatch(
+            backend.queue, "order.committed", {}, connection=connection
+        )
+    await backend.run_until_idle()
+    assert receiver.unique_ids() == [committed]

@@ -312,14 +312,34 @@ class ProcrastinateQueue:
         await self._deferrer(None, connection=connection).defer_async(**_job_arguments(event))
 
     def enqueue_sync(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
-        """`enqueue` for synchronous code (its own short connection; not on the event loop).
+        """`enqueue` for synchronous code: a short connection of its own, never the pool.
 
         Raises:
             QueueDatabaseError: PostgreSQL cannot be reached or lacks the schema.
         """
+        from procrastinate.manager import JobManager
+        from procrastinate.tasks import configure_task
+
         conninfo = self._conninfo_for_sync()
-        with self._database_errors(), psycopg.connect(conninfo, autocommit=True) as connection:
-            self._deferrer(not_before, connection=connection).defer(**_job_arguments(event))
+        options: dict[str, Any] = {}
+        if not_before is not None:
+            options["schedule_at"] = datetime.fromtimestamp(not_before, timezone.utc)
+        with (
+            self._database_errors(),
+            psycopg.connect(
+                conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+            ) as connection,
+        ):
+            # A sync connector that is never opened: it writes only on ``connection``.
+            manager = JobManager(procrastinate.SyncPsycopgConnector())
+            deferrer = configure_task(
+                name=TASK_NAME,
+                job_manager=manager,
+                queue=self.queue_name,
+                connection=connection,
+                **options,
+            )
+            deferrer.defer(**_job_arguments(event))
 
     def _deferrer(self, not_before: float | None, **options: Any) -> Any:
         if not_before is not None:
