@@ -1,4 +1,4 @@
-"""The queue protocol suite: claims, leases and records, on every queue webhook-kit's `Worker` runs.
+"""The queue protocol suite: claims, leases and records, on each queue webhook-kit's `Worker` runs.
 
 Every test here is parametrised over `QUEUE_FACTORIES` and exercises the `WebhookQueue`
 protocol directly, on a `VirtualClock`. The PostgreSQL queue is not here: procrastinate's worker
