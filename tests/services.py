@@ -40,8 +40,9 @@ def _with_database(url: str, database: str) -> str:
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty database with webhook-kit's schema; yields its URL and drops it after."""
+def postgres_database(*, schema: bool = True) -> Iterator[str]:
+    """A new database (with webhook-kit's schema unless told not to); yields its URL, then
+    drops it."""
     try:
         import psycopg
     except ImportError:
@@ -57,7 +58,8 @@ def postgres_database() -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
             url = _with_database(POSTGRES_URL, name)
-            _apply_schema(url)
+            if schema:
+                _apply_schema(url)
             yield url
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

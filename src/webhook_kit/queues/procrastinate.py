@@ -727,6 +727,13 @@ def _masked_conninfo(conninfo: str) -> str:
     return masked_url(conninfo) if "://" in conninfo else "<conninfo>"
 
 
+_MISSING_SCHEMA = (
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.UndefinedObject,  # procrastinate's types
+)
+
+
 class _DatabaseErrors:
     """Turns driver and engine errors into `QueueDatabaseError` naming the database."""
 
@@ -737,5 +744,16 @@ class _DatabaseErrors:
         return None
 
     def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
-        if isinstance(exc, (psycopg.Error, procrastinate_errors.ConnectorException, OSError)):
-            raise QueueDatabaseError(f"the queue database {self.where} failed: {exc}") from exc
+        if not isinstance(exc, (psycopg.Error, procrastinate_errors.ConnectorException, OSError)):
+            return
+        # procrastinate says only "Database error."; the driver's error underneath says what.
+        detail: BaseException = exc
+        if isinstance(exc, procrastinate_errors.ConnectorException) and exc.__cause__:
+            detail = exc.__cause__
+        message = (str(detail).strip().splitlines() or [type(detail).__name__])[0]
+        if isinstance(detail, _MISSING_SCHEMA):
+            message += (
+                "; the schema is missing: run `webhook-kit schema --queue URL` or"
+                " `await queue.apply_schema()`"
+            )
+        raise QueueDatabaseError(f"the queue database {self.where} failed: {message}") from exc
