@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``bench``.
+"""Developer tasks: ``nox -s tests``, ``services``, ``lint``, ``typecheck``, ``docs``, ``bench``.
 
 Every session runs on the interpreter that runs nox and installs what it needs itself.
 """
@@ -23,6 +23,15 @@ def tests(session: nox.Session) -> None:
     """Run the test suite against the installed package (not the source tree)."""
     session.install(".[test,ed25519,fast,cli,postgres]", *_group("test"))
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def services(session: nox.Session) -> None:
+    """Only the tests that talk to real servers (PostgreSQL); a missing server fails them."""
+    session.install(".[test,ed25519,fast,cli,postgres]", *_group("test"))
+    session.run(
+        "pytest", "-m", "postgresql", *session.posargs, env={"WEBHOOK_KIT_REQUIRE_SERVICES": "1"}
+    )
 
 
 @nox.session
