@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ import click
 from .._version import __version__
 from ..errors import WebhookKitError
 
-__all__ = ["DEFAULT_DB", "cli", "main", "person_errors"]
+__all__ = ["DEFAULT_DB", "cli", "main", "one_line", "person_errors"]
 
 DEFAULT_DB = Path("webhook-kit.sqlite3")
 """The queue file used when ``--db`` is not given: in the current directory."""
@@ -29,9 +30,27 @@ def person_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except WebhookKitError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(one_line(str(exc))) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# Where a database driver's message goes on to quote the statement it refused.
+_STATEMENT_QUOTE = re.compile(r"\s*(LINE \d+:|\^)")
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: a driver's multi-line message (libpq's "Is the server running
+    …?" hint, the quoted statement under an SQL error) would otherwise spill over several."""
+    if "\n" not in message:
+        return message
+    lines = []
+    for line in message.splitlines():
+        if _STATEMENT_QUOTE.match(line):
+            break
+        if line.strip():
+            lines.append(line.strip())
+    return " ".join(lines)
 
 
 class _FieldsFormatter(logging.Formatter):
@@ -49,12 +68,17 @@ class _FieldsFormatter(logging.Formatter):
         return f"{line} {' '.join(fields)}" if fields else line
 
 
-def configure_logging(verbose: bool) -> None:
-    """One line per record on stderr, structured fields included."""
+def log_handler() -> logging.Handler:
+    """A handler writing one line per record on stderr, structured fields included."""
     handler = logging.StreamHandler()
     handler.setFormatter(_FieldsFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def configure_logging(verbose: bool) -> None:
+    """One line per record on stderr, structured fields included."""
     root = logging.getLogger("webhook_kit")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [log_handler()]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
 
@@ -75,6 +99,7 @@ def main() -> None:
         dlq,
         endpoints,
         listen,
+        schema,
         send,
         status,
         verify_command,

@@ -1,4 +1,4 @@
-"""``webhook-kit dlq``: the dead letters of a SQLite queue — list them, show one, redrive.
+"""``webhook-kit dlq``: the dead letters of a queue — list them, show one, redrive.
 
 A delivery id may be shortened to a unique prefix of at least `MIN_PREFIX` characters, as
 with git's commit hashes.
@@ -6,28 +6,24 @@ with git's commit hashes.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
 from .app import cli, person_errors
 from .display import make_console, printable, utc_iso
-from .options import db_option, open_queue
+from .options import QueueTarget, queue_options, run_on_queue
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod, RenderableType
 
     from ..outcomes import AttemptRecord, DeadLetterRecord
-    from ..queues.sqlite import SQLiteQueue
-
-T = TypeVar("T")
+    from .options import CommandQueue
 
 MIN_PREFIX = 4
 """The shortest id prefix accepted for a delivery id."""
@@ -66,19 +62,7 @@ def parse_since(text: str, now: float) -> float:
     return moment.timestamp()
 
 
-def _on_queue(db: Path, work: Callable[[SQLiteQueue], Awaitable[T]]) -> T:
-    queue = open_queue(db, create=False)
-    try:
-        return asyncio.run(_call(work, queue))
-    finally:
-        queue.close()
-
-
-async def _call(work: Callable[[SQLiteQueue], Awaitable[T]], queue: SQLiteQueue) -> T:
-    return await work(queue)
-
-
-async def _find(queue: SQLiteQueue, given: str) -> DeadLetterRecord:
+async def _find(queue: CommandQueue, given: str, target: QueueTarget) -> DeadLetterRecord:
     """The dead letter ``given`` names (its id or a unique prefix of it).
 
     Raises:
@@ -104,7 +88,7 @@ async def _find(queue: SQLiteQueue, given: str) -> DeadLetterRecord:
         await queue.history(given)
     except UnknownDeliveryError:
         raise click.ClickException(
-            f"no dead letter with id {printable(given)} in {queue.path}"
+            f"no dead letter with id {printable(given)} in {target.label}"
         ) from None
     raise click.ClickException(
         f"delivery {printable(given)} is not dead-lettered (it is pending, in flight, "
@@ -123,9 +107,9 @@ def dlq() -> None:
 
 @dlq.command("list")
 @click.option("--full-ids", is_flag=True, help="Show whole ids instead of unique prefixes.")
-@db_option
+@queue_options
 @person_errors
-def list_dead_letters(full_ids: bool, db: Path) -> None:
+def list_dead_letters(full_ids: bool, target: QueueTarget) -> None:
     """List the dead letters, oldest first.
 
     Ids are shown as their shortest unique prefix (at least 8 characters), which `dlq show`
@@ -133,10 +117,10 @@ def list_dead_letters(full_ids: bool, db: Path) -> None:
     """
     from rich.table import Table
 
-    letters = _on_queue(db, lambda queue: queue.list_dead_letters())
+    letters = run_on_queue(target, lambda queue: queue.list_dead_letters())
     console = make_console()
     if not letters:
-        console.print(f"no dead letters in {db}", soft_wrap=True)
+        console.print(f"no dead letters in {target.label}", soft_wrap=True)
         return
     ids = [letter.id for letter in letters]
     rows = [
@@ -154,7 +138,7 @@ def list_dead_letters(full_ids: bool, db: Path) -> None:
     ]
     widths = _column_widths(rows, console.width)
     table = Table(
-        title=f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'} in {db}",
+        title=f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'} in {target.label}",
         title_justify="left",
         box=None,
         padding=(0, 1),
@@ -207,16 +191,16 @@ def unique_prefixes(ids: list[str], minimum: int = 8) -> list[str]:
 
 @dlq.command("show")
 @click.argument("delivery_id", metavar="ID")
-@db_option
+@queue_options
 @person_errors
-def show(delivery_id: str, db: Path) -> None:
+def show(delivery_id: str, target: QueueTarget) -> None:
     """Show a dead letter's attempts as a timeline, its reason and the last response."""
 
-    async def load(queue: SQLiteQueue) -> tuple[DeadLetterRecord, list[AttemptRecord]]:
-        letter = await _find(queue, delivery_id)
+    async def load(queue: CommandQueue) -> tuple[DeadLetterRecord, list[AttemptRecord]]:
+        letter = await _find(queue, delivery_id, target)
         return letter, await queue.history(letter.id)
 
-    letter, attempts = _on_queue(db, load)
+    letter, attempts = run_on_queue(target, load)
     console = make_console()
     for renderable in _details(letter, attempts):
         console.print(renderable, soft_wrap=True)
@@ -290,9 +274,9 @@ def _timeline(attempts: list[AttemptRecord]) -> RenderableType:
     help="Redrive every dead letter dead-lettered since TIME: ISO-8601 "
     "(2026-11-28T10:00:00Z; UTC without an offset) or an age (90s, 30m, 1h, 2d, 1w).",
 )
-@db_option
+@queue_options
 @person_errors
-def redrive(delivery_id: str | None, since: str | None, db: Path) -> None:
+def redrive(delivery_id: str | None, since: str | None, target: QueueTarget) -> None:
     """Send dead letters again: ID, or all since --since. Same id and body, fresh attempts.
 
     They are due at once; a worker (webhook-kit worker) delivers them.
@@ -303,12 +287,12 @@ def redrive(delivery_id: str | None, since: str | None, db: Path) -> None:
     if delivery_id is not None:
         given = delivery_id
 
-        async def redrive_one(queue: SQLiteQueue) -> DeadLetterRecord:
-            letter = await _find(queue, given)
+        async def redrive_one(queue: CommandQueue) -> DeadLetterRecord:
+            letter = await _find(queue, given, target)
             await queue.redrive(letter.id)
             return letter
 
-        letter = _on_queue(db, redrive_one)
+        letter = run_on_queue(target, redrive_one)
         console.print(
             f"redrove 1 dead letter: {printable(letter.id)} ({printable(letter.event.event)}), "
             "due now",
@@ -318,7 +302,7 @@ def redrive(delivery_id: str | None, since: str | None, db: Path) -> None:
     if since is None:
         raise click.UsageError("give the ID of a dead letter, or --since TIME")
     cutoff = parse_since(since, time.time())  # the queue's clock is the system clock
-    count = _on_queue(db, lambda queue: queue.redrive_since(cutoff))
+    count = run_on_queue(target, lambda queue: queue.redrive_since(cutoff))
     console.print(
         f"redrove {count} dead letter{'' if count == 1 else 's'} "
         f"(dead-lettered since {utc_iso(cutoff)})",

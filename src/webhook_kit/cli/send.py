@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 
 from .app import cli, person_errors
-from .options import db_option, open_queue
+from .options import QueueTarget, queue_options, run_on_queue
 
 _FORMATS = [
     "hex_sha256_with_prefix",
@@ -41,7 +40,7 @@ _FORMATS = [
 @click.option(
     "--allow-private-targets", is_flag=True, help="Allow loopback and private addresses."
 )
-@db_option
+@queue_options
 @person_errors
 def send(
     url: str,
@@ -50,7 +49,7 @@ def send(
     secret: str,
     signature_format: str,
     allow_private_targets: bool,
-    db: Path,
+    target: QueueTarget,
 ) -> None:
     """Queue a webhook of EVENT with DATA to URL; print its delivery id.
 
@@ -69,8 +68,7 @@ def send(
         .signature_format(SignatureFormat(signature_format))
         .allow_private_targets(allow_private_targets)
     )
-    queue = open_queue(db, create=True)
-    try:
-        click.echo(subscription.dispatch_sync(queue, event, payload))
-    finally:
-        queue.close()
+    delivery_id = run_on_queue(
+        target, lambda queue: subscription.dispatch(queue, event, payload), create=True
+    )
+    click.echo(delivery_id)

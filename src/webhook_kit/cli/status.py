@@ -1,46 +1,42 @@
-"""``webhook-kit status``: what a SQLite queue holds, state by state."""
+"""``webhook-kit status``: what a queue holds, state by state (a SQLite file or PostgreSQL)."""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .app import cli, person_errors
 from .display import printable, utc_iso
-from .options import db_option, open_queue
+from .options import PostgresTarget, QueueTarget, queue_options, run_on_queue
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from ..queues.sqlite import SQLiteQueue
+    from .options import CommandQueue
 
 
 @cli.command()
-@db_option
+@queue_options
 @person_errors
-def status(db: Path) -> None:
+def status(target: QueueTarget) -> None:
     """Show the queue's depth: pending (and due now), in flight, delivered, dead."""
     from .display import make_console
 
-    queue = open_queue(db, create=False)
-    try:
-        sections = asyncio.run(_sections(queue))
-    finally:
-        queue.close()
+    sections = run_on_queue(target, lambda queue: _sections(queue, target))
     console = make_console()
     for section in sections:
         console.print(section)
 
 
-async def _sections(queue: SQLiteQueue) -> list[RenderableType]:
+async def _sections(queue: CommandQueue, target: QueueTarget) -> list[RenderableType]:
     """Everything ``status`` shows, section by section: the queue, then unhealthy endpoints."""
-    return [await _queue_depth(queue), await _endpoints(queue)]
+    return [await _queue_depth(queue, target), await _endpoints(queue, target)]
 
 
-async def _endpoints(queue: SQLiteQueue) -> RenderableType:
+async def _endpoints(queue: CommandQueue, target: QueueTarget) -> RenderableType:
     from rich.text import Text
 
+    if isinstance(target, PostgresTarget):
+        return Text("endpoints: health is not tracked on a PostgreSQL queue")
     records = [r for r in await queue.endpoint_records() if r.state != "healthy"]
     if not records:
         return Text("endpoints: none paused or disabled")
@@ -53,16 +49,15 @@ async def _endpoints(queue: SQLiteQueue) -> RenderableType:
     return Text("\n".join(lines))
 
 
-async def _queue_depth(queue: SQLiteQueue) -> RenderableType:
+async def _queue_depth(queue: CommandQueue, target: QueueTarget) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     from ..queues.sqlite_schema import SCHEMA_VERSION
-    from .app import DEFAULT_DB
 
     counts = await queue.counts()
-    dlq_list = "webhook-kit dlq list" + ("" if queue.path == DEFAULT_DB else f" --db {queue.path}")
+    dlq_list = f"webhook-kit dlq list{target.args}"
     table = Table.grid(padding=(0, 2))
     table.add_column()
     table.add_column(justify="right")
@@ -74,6 +69,9 @@ async def _queue_depth(queue: SQLiteQueue) -> RenderableType:
         "  delivered", str(counts.delivered), "kept for the retention period, then pruned"
     )
     table.add_row("  dead", str(counts.dead), f"see {dlq_list}" if counts.dead else "")
-    # Opening the queue brought its schema up to this release's version.
-    heading = Text(f"queue {queue.path.resolve()} (schema version {SCHEMA_VERSION})")
+    if isinstance(target, PostgresTarget):
+        heading = Text(f"queue {target.label} (PostgreSQL)")
+    else:
+        # Opening the queue brought its schema up to this release's version.
+        heading = Text(f"queue {target.db.resolve()} (schema version {SCHEMA_VERSION})")
     return Group(heading, table)

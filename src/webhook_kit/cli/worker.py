@@ -1,4 +1,9 @@
-"""``webhook-kit worker``: deliver what the queue holds until SIGTERM or SIGINT."""
+"""``webhook-kit worker``: deliver what the queue holds until SIGTERM or SIGINT.
+
+On a SQLite file it runs webhook-kit's `Worker`; on PostgreSQL (``--queue postgresql://…``),
+procrastinate's worker through `ProcrastinateQueue.run_worker`. Either way a signal stops the
+claiming, the attempts in flight finish and are recorded, and the command exits with 0.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,8 @@ from typing import TYPE_CHECKING
 import click
 
 from ..worker import DEFAULT_LEASE_GRACE
-from .app import cli, configure_logging, person_errors
-from .options import db_option, open_queue
+from .app import cli, configure_logging, log_handler, person_errors
+from .options import PostgresTarget, QueueTarget, open_queue, opened_postgres, queue_options
 
 if TYPE_CHECKING:
     from ..delivery import SecretResolver
@@ -53,7 +58,7 @@ def _resolver(secrets: tuple[str, ...]) -> SecretResolver | None:
 
 
 @cli.command()
-@db_option
+@queue_options
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 10_000),
@@ -75,16 +80,31 @@ def _resolver(secrets: tuple[str, ...]) -> SecretResolver | None:
     default=DEFAULT_LEASE_GRACE,
     show_default=True,
     help="Seconds a claim outlives its attempt's timeout; after that another worker may take "
-    "over an attempt this one lost (e.g. when it was killed).",
+    "over an attempt this one lost (e.g. when it was killed). SQLite only.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @person_errors
 def worker(
-    db: Path, concurrency: int, secrets: tuple[str, ...], lease_grace: float, verbose: bool
+    target: QueueTarget,
+    concurrency: int,
+    secrets: tuple[str, ...],
+    lease_grace: float,
+    verbose: bool,
 ) -> None:
     """Deliver queued webhooks until stopped (SIGTERM or SIGINT: finish in-flight, exit 0)."""
+    lease_grace_source = click.get_current_context().get_parameter_source("lease_grace")
+    lease_grace_given = lease_grace_source not in (None, click.core.ParameterSource.DEFAULT)
+    if isinstance(target, PostgresTarget) and lease_grace_given:
+        raise click.UsageError(
+            "--lease-grace is for SQLite queues: on PostgreSQL, the jobs of a worker silent "
+            "for 60 s are retried"
+        )
     configure_logging(verbose)
-    asyncio.run(_run(db, concurrency, secrets, lease_grace))
+    if isinstance(target, PostgresTarget):
+        _configure_procrastinate_logging(verbose)
+        asyncio.run(_run_postgres(target, concurrency, secrets))
+    else:
+        asyncio.run(_run(target.db, concurrency, secrets, lease_grace))
 
 
 async def _run(db: Path, concurrency: int, secrets: tuple[str, ...], lease_grace: float) -> None:
@@ -112,4 +132,63 @@ async def _run(db: Path, concurrency: int, secrets: tuple[str, ...], lease_grace
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         queue.close()
+    logger.info("worker stopped")
+
+
+_JOB_OUTCOMES = frozenset(
+    {"job_success", "job_error", "job_error_retry", "job_aborted", "job_aborted_retry"}
+)
+"""The ``action`` of procrastinate's record of each job's end."""
+
+
+def _not_a_job_outcome(record: logging.LogRecord) -> bool:
+    return getattr(record, "action", None) not in _JOB_OUTCOMES
+
+
+def _configure_procrastinate_logging(verbose: bool) -> None:
+    """procrastinate's own log on the same stderr, in the same format, but without its record
+    of each job's end: webhook-kit logs every attempt already, and procrastinate would log each
+    dead letter as an error with a traceback, when it is an outcome, not a crash."""
+    handler = log_handler()
+    handler.addFilter(_not_a_job_outcome)
+    engine = logging.getLogger("procrastinate")
+    engine.handlers[:] = [handler]
+    engine.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    engine.propagate = False
+
+
+async def _run_postgres(
+    target: PostgresTarget, concurrency: int, secrets: tuple[str, ...]
+) -> None:
+    """procrastinate's worker on ``target`` until a signal; then in-flight attempts finish."""
+    from ..subscription import WebhookSubscription
+
+    async with opened_postgres(target) as queue:
+        await WebhookSubscription.register(queue, secrets=_resolver(secrets))
+        running = asyncio.create_task(queue.run_worker(concurrency=concurrency))
+        loop = asyncio.get_running_loop()
+        stopped: list[int] = []
+
+        def stop(signum: int) -> None:
+            name = signal.Signals(signum).name
+            if stopped:
+                logger.info("received %s: already finishing in-flight attempts", name)
+                return
+            logger.info("received %s: finishing in-flight attempts", name)
+            stopped.append(signum)
+            # procrastinate's worker takes a cancellation as a request to stop gracefully: it
+            # fetches nothing more and waits for the attempts in flight.
+            running.cancel()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop, signum)
+        logger.info("worker started on %s (concurrency %d)", target.label, concurrency)
+        try:
+            await running
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
     logger.info("worker stopped")
