@@ -1,4 +1,5 @@
-"""Developer tasks: ``nox -s tests``, ``services``, ``lint``, ``typecheck``, ``docs``, ``bench``.
+"""Developer tasks: ``nox -s tests``, ``services``, ``lint``, ``typecheck``, ``docs``, ``fuzz``,
+``bench``.
 
 Every session runs on the interpreter that runs nox and installs what it needs itself.
 """
@@ -61,6 +62,18 @@ def docs(session: nox.Session) -> None:
         session.create_tmp() + "/site",
         env={"NO_MKDOCS_2_WARNING": "1"},
     )
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz verify (every scheme) and the Retry-After parser: atheris where it installs, else
+    Hypothesis; ``nox -s fuzz -- --seconds 60`` per target."""
+    session.install(".[ed25519]", "hypothesis>=6.100")
+    try:
+        session.install("atheris>=2.3")
+    except nox.command.CommandFailed:
+        session.log("atheris does not install here: fuzzing with Hypothesis instead")
+    session.run("python", "fuzz/run.py", *session.posargs)
 
 
 @nox.session

@@ -1,0 +1,152 @@
+"""Fuzz targets: each takes raw bytes, drives one parser, and raises `Finding` on a defect.
+
+A defect is any exception other than the documented ones, or an accepted forgery:
+`verify` succeeding on headers the fuzzer made up (it never sees the secret) or on a body
+other than the one that was signed. `run.py` feeds these from atheris or Hypothesis.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from webhook_kit import SignatureFormat, VerificationError, verify
+from webhook_kit.providers import GITHUB, SHOPIFY, SLACK, STANDARD_WEBHOOKS, STRIPE, SVIX
+from webhook_kit.retry import parse_retry_after
+from webhook_kit.schemes import SignatureScheme
+from webhook_kit.signing import FORMAT_SCHEMES
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+NOW = 1_700_000_000
+WEBHOOK_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+
+SCHEMES: dict[str, SignatureScheme] = {
+    **{fmt.value: FORMAT_SCHEMES[fmt] for fmt in SignatureFormat},
+    "github": GITHUB,
+    "stripe": STRIPE,
+    "shopify": SHOPIFY,
+    "slack": SLACK,
+    "svix": SVIX,
+    "standard-webhooks": STANDARD_WEBHOOKS,
+}
+
+# Every header any scheme reads, so made-up headers reach the parsers behind them.
+HEADER_NAMES = sorted(
+    {
+        name
+        for scheme in SCHEMES.values()
+        for name in scheme.signature_headers(
+            b"", scheme.keys(SECRET), webhook_id=WEBHOOK_ID, timestamp=NOW
+        )
+    }
+)
+
+
+class Finding(Exception):
+    """A defect the fuzzer found: an undocumented exception or an accepted forgery."""
+
+
+class Cursor:
+    """Reads structured values off the fuzzer's bytes (a small FuzzedDataProvider)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    def byte(self) -> int:
+        if self.at >= len(self.data):
+            return 0
+        self.at += 1
+        return self.data[self.at - 1]
+
+    def chunk(self) -> bytes:
+        length = self.byte()
+        piece = self.data[self.at : self.at + length]
+        self.at += length
+        return piece
+
+    def text(self) -> str:
+        return self.chunk().decode("utf-8", "surrogateescape")
+
+    def rest(self) -> bytes:
+        piece = self.data[self.at :]
+        self.at = len(self.data)
+        return piece
+
+
+def _header_value(cursor: Cursor) -> str:
+    """A made-up value; often shaped like the real thing so parsing goes deep."""
+    shape = cursor.byte() % 6
+    raw = cursor.text()
+    if shape == 0:
+        return f"t={NOW},v1={raw}"
+    if shape == 1:
+        return f"v1,{raw}"
+    if shape == 2:
+        return f"sha256={raw}"
+    if shape == 3:
+        return str(NOW)
+    return raw
+
+
+def _made_up_headers(cursor: Cursor) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for _ in range(cursor.byte() % 6):
+        pick = cursor.byte()
+        name = HEADER_NAMES[pick % len(HEADER_NAMES)] if pick < 240 else cursor.text()
+        headers[name] = _header_value(cursor)
+    return headers
+
+
+def _verify_target(scheme_name: str) -> Callable[[bytes], None]:
+    scheme = SCHEMES[scheme_name]
+    keys = scheme.keys(SECRET)
+
+    def target(data: bytes) -> None:
+        cursor = Cursor(data)
+        mode = cursor.byte() % 2
+        if mode == 0:  # headers the fuzzer made up: nothing may verify
+            headers = _made_up_headers(cursor)
+            body = cursor.rest()
+        else:  # a genuine signature over one body, presented with another
+            signed = cursor.chunk()
+            body = cursor.rest()
+            if body == signed:
+                return
+            headers = scheme.signature_headers(signed, keys, webhook_id=WEBHOOK_ID, timestamp=NOW)
+        try:
+            verify(body, headers, SECRET, scheme=scheme, now=NOW)
+        except VerificationError:
+            return
+        except Exception as exc:
+            raise Finding(f"{scheme_name}: {type(exc).__name__}: {exc!r}") from exc
+        raise Finding(f"{scheme_name}: accepted a forgery: headers={headers!r} body={body!r}")
+
+    return target
+
+
+def retry_after(data: bytes) -> None:
+    """`parse_retry_after` answers a number of seconds or None, never raises."""
+    value = data.decode("latin-1")
+    try:
+        seconds = parse_retry_after(value, float(NOW))
+    except Exception as exc:
+        raise Finding(f"Retry-After {value!r}: {type(exc).__name__}: {exc}") from exc
+    if seconds is not None and not 0 <= seconds < float("inf"):
+        raise Finding(f"Retry-After {value!r} gave {seconds!r}")
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    **{f"verify[{name}]": _verify_target(name) for name in SCHEMES},
+    "retry_after": retry_after,
+}
+
+
+def self_check() -> None:
+    """Every scheme's genuine delivery verifies here, so a rejection by a target means the
+    input was bad, not that the harness is misconfigured."""
+    for scheme in SCHEMES.values():
+        headers = scheme.signature_headers(
+            b"{}", scheme.keys(SECRET), webhook_id=WEBHOOK_ID, timestamp=int(time.time())
+        )
+        verify(b"{}", headers, SECRET, scheme=scheme)
