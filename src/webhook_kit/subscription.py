@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .delivery import DeliveryHandler, SecretResolver
 from .errors import InvalidInputError
-from .events import WebhookEvent
+from .events import WebhookEvent, masked_url
 from .ids import new_delivery_id
 from .keys import SecretOrSecrets
 from .netguard import NetworkPolicy
@@ -320,6 +320,6 @@ class WebhookSubscription:
 
     def __repr__(self) -> str:
         return (
-            f"WebhookSubscription({self.target_url!r}, secret=<hidden>, "
+            f"WebhookSubscription({masked_url(self.target_url)!r}, secret=<hidden>, "
             f"format={self._settings.signature_format.value})"
         )
