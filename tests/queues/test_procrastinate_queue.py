@@ -249,3 +249,24 @@ async def test_prune_deletes_old_delivered_jobs_and_their_attempts(
         assert len(await queue.history(recent)) == 1
         with pytest.raises(KeyError):
             await queue.history(old)
+
+
+async def test_a_sweep_working_from_a_stale_list_leaves_a_recovered_job_alone(
+    queue: ProcrastinateQueue, receiver: MockReceiver, postgres_url: str
+) -> None:
+    sub = WebhookSubscription(receiver.url, SECRET)
+    delivery_id = await sub.dispatch(queue, "order.created", {})
+    await hold_one_job(queue, postgres_url, silent_for="2 minutes")
+    manager = queue.app.job_manager
+    (stale,) = await manager.get_stalled_jobs(seconds_since_heartbeat=60)
+    assert await queue.recover_stalled(stalled_after=60) == 1  # sweep X
+    live = await manager.register_worker()
+    assert await manager.fetch_job(queues=[queue.queue_name], worker_id=live) is not None
+    assert await queue._recover(stale) is False  # sweep Y, from its list read before X ran
+    with psycopg.connect(postgres_url) as connection:
+        row = connection.execute(
+            "SELECT status, worker_id, attempts FROM procrastinate_jobs"
+        ).fetchone()
+    assert row == ("doing", live, 1)  # still the live worker's attempt
+    interrupted = [h for h in await queue.history(delivery_id) if h.error]
+    assert len(interrupted) == 1

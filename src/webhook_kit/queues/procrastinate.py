@@ -455,7 +455,8 @@ class ProcrastinateQueue:
             name: the worker's name in procrastinate's logs.
             poll_interval: seconds between polls for jobs that fell due (new jobs wake the
                 worker at once through LISTEN/NOTIFY).
-            stalled_after: a worker silent this long is dead (see `DEFAULT_STALLED_AFTER`).
+            stalled_after: a worker silent this long is dead (see `DEFAULT_STALLED_AFTER`);
+                give every worker process the same value, well above ``heartbeat_interval``.
             sweep_interval: seconds between sweeps for the jobs of dead workers.
             heartbeat_interval: seconds between this worker's own heartbeats.
             shutdown_timeout: seconds in-flight attempts get to finish when stopped (default:
@@ -519,32 +520,44 @@ class ProcrastinateQueue:
             )
             recovered = 0
             for job in stalled:
-                try:
-                    await manager.retry_job(job)
-                except procrastinate_errors.ConnectorException:
-                    continue  # another sweeper, or the worker itself, got there first
-                recovered += 1
-                await self._log_interrupted(job)
+                recovered += await self._recover(job)
             await manager.prune_stalled_workers(stalled_after)
         if recovered:
             logger.warning("recovered %d webhook jobs from stalled workers", recovered)
         return recovered
 
-    async def _log_interrupted(self, job: Job) -> None:
-        delivery_id = str(job.task_kwargs.get("delivery_id", ""))
-        async with self._connection() as connection:
+    async def _recover(self, job: Job) -> bool:
+        """Make one stalled job due again, if it is still the attempt that stalled.
+
+        The list of stalled jobs is read before this runs, and procrastinate's retry checks
+        only that a job is running, not whose it is: another sweep may have recovered the job
+        meanwhile and a live worker taken it. So the job is locked and checked — still running,
+        same worker, same attempt — and retried and logged in that one transaction.
+        """
+        async with self._connection() as connection, connection.transaction():
+            cursor = await connection.execute(
+                "SELECT 1 FROM procrastinate_jobs WHERE id = %s AND status = 'doing'"
+                " AND worker_id IS NOT DISTINCT FROM %s AND attempts = %s FOR UPDATE",
+                (_job_id(job), job.worker_id, job.attempts),
+            )
+            if await cursor.fetchone() is None:
+                return False  # finished, or recovered by another sweep, since the list was read
+            await connection.execute(
+                "SELECT procrastinate_retry_job_v2(%s, now(), NULL, NULL, NULL)", (_job_id(job),)
+            )
             await connection.execute(
                 "INSERT INTO webhook_kit_attempts (job_id, delivery_id, attempt, started_at,"
                 " status, error, latency, response_excerpt, outcome)"
                 " VALUES (%s, %s, %s, %s, NULL, %s, 0, '', 'retry')",
                 (
                     _job_id(job),
-                    delivery_id,
+                    str(job.task_kwargs.get("delivery_id", "")),
                     job.attempts + 1,
                     self._clock.now(),
                     "interrupted: the worker stopped answering during the attempt",
                 ),
             )
+        return True
 
     # -- inspection and redrive ---------------------------------------------------------------
 
