@@ -661,3 +661,23 @@ async def test_a_storage_error_fails_every_waiter_of_the_batch_and_records_nothi
     finally:
         blocker.close()
         queue.close()
+
+
+@pytest.mark.anyio
+async def test_outcomes_committed_together_are_each_checked_against_their_lease(
+    queue: SQLiteQueue, clock: VirtualClock
+) -> None:
+    for _ in range(3):
+        await queue.enqueue(make_event())
+    stale = list(await queue.claim(3, lease_grace=GRACE))
+    clock.advance(TIMEOUT + GRACE + 1)  # every lease expires
+    (current,) = await queue.claim(1, lease_grace=GRACE)  # the earliest job, claimed again
+    assert current.event.id == stale[0].event.id
+    # Four delivered outcomes in one group commit, the re-claimed job's id twice among them.
+    results = await asyncio.gather(
+        *(record(queue, claim, Delivered(), status=200) for claim in [*stale, current])
+    )
+    # Only the current lease counts: the claim took every expired lease back.
+    assert results == [False, False, False, True]
+    assert [h.attempt for h in await queue.history(current.event.id)] == [2]
+    assert (await queue.counts()).delivered == 1
