@@ -24,7 +24,7 @@ from webhook_kit.queues import SQLiteQueue
 
 DISPATCHES = 5000
 DELIVERIES = 3000
-ROUNDS = 3
+ROUNDS = 5  # best of five: this machine is shared and a round can lose 20% to noise
 SECRET = "bench-secret-0123456789abcdef0123"
 PAYLOAD = json.loads(BODY)
 
