@@ -27,6 +27,39 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def wheel(session: nox.Session) -> None:
+    """Test what users install: build the sdist and wheel, install the wheel, and run the
+    sdist's test suite with the source tree (src/, pytest_plugin/) removed from under it."""
+    import shutil
+    import tarfile
+    from pathlib import Path
+
+    session.install("build")
+    dist = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist), silent=True)
+    (wheel_file,) = dist.glob("*.whl")
+    (sdist_file,) = dist.glob("*.tar.gz")
+    session.install(f"{wheel_file}[test,ed25519,fast,cli,postgres]", *_group("test"))
+    unpacked = Path(session.create_tmp()) / "sdist"
+    shutil.rmtree(unpacked, ignore_errors=True)
+    with tarfile.open(sdist_file) as archive:
+        archive.extractall(unpacked, filter="data")
+    (tree,) = unpacked.iterdir()
+    for source in ("src", "pytest_plugin"):
+        shutil.rmtree(tree / source)
+    with session.chdir(tree):
+        session.run(
+            "python",
+            "-c",
+            "import webhook_kit, pytest_webhook_kit as p, importlib.metadata as m;"
+            "assert 'site-packages' in webhook_kit.__file__ and 'site-packages' in p.__file__;"
+            "assert any(e.name == 'webhook_kit' for e in m.entry_points(group='pytest11'))",
+        )
+        session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session
 def services(session: nox.Session) -> None:
     """Only the tests that talk to real servers (PostgreSQL); a missing server fails them."""
     session.install(".[test,ed25519,fast,cli,postgres]", *_group("test"))
