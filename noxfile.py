@@ -22,7 +22,7 @@ def _group(name: str) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against the installed package (not the source tree)."""
-    session.install(".[test,ed25519,fast,cli,postgres]", *_group("test"))
+    session.install(".[test,ed25519,fast,cli,postgres,otel]", *_group("test"))
     session.run("pytest", *session.posargs)
 
 
@@ -40,7 +40,7 @@ def wheel(session: nox.Session) -> None:
     session.run("python", "-m", "build", "--outdir", str(dist), silent=True)
     (wheel_file,) = dist.glob("*.whl")
     (sdist_file,) = dist.glob("*.tar.gz")
-    session.install(f"{wheel_file}[test,ed25519,fast,cli,postgres]", *_group("test"))
+    session.install(f"{wheel_file}[test,ed25519,fast,cli,postgres,otel]", *_group("test"))
     unpacked = Path(session.create_tmp()) / "sdist"
     shutil.rmtree(unpacked, ignore_errors=True)
     with tarfile.open(sdist_file) as archive:
@@ -79,7 +79,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the library and the pytest plugin."""
-    session.install(".[ed25519,fast,cli,postgres]", *_group("typecheck"))
+    session.install(".[ed25519,fast,cli,postgres,otel]", *_group("typecheck"))
     session.run("mypy")
 
 
