@@ -497,3 +497,46 @@ async def test_wait_for_work_returns_after_max_wait(queue: MemoryQueue) -> None:
     started = time.perf_counter()
     await queue.wait_for_work(0.05)
     assert time.perf_counter() - started < 5
+
+
+# --- bounded memory: only the latest delivered deliveries are kept ---------------------------
+
+
+@pytest.mark.anyio
+async def test_only_the_latest_delivered_deliveries_are_kept() -> None:
+    from webhook_kit import RetryPolicy, WebhookSubscription, Worker
+    from webhook_kit.queues import MemoryQueue, UnknownDeliveryError
+    from webhook_kit.testing import MockReceiver
+
+    clock = VirtualClock()
+    queue = MemoryQueue(clock=clock, keep_delivered=3)
+    receiver = MockReceiver(clock=clock)
+    receiver.script([200], event="ok")
+    receiver.script([410], event="gone")
+    import httpx
+
+    async with httpx.AsyncClient(transport=receiver.transport) as client:
+        await WebhookSubscription.register(queue, client=client)
+        sub = WebhookSubscription(receiver.url, "s").retry_policy(RetryPolicy(max_attempts=1))
+        dead = await sub.dispatch(queue, "gone", {})
+        delivered = [await sub.dispatch(queue, "ok", {"n": n}) for n in range(5)]
+        # Health off: the 410 would otherwise disable the endpoint the others go to.
+        await Worker(queue, concurrency=1, health=False).run_until_idle()
+        waiting = await sub.dispatch(queue, "ok", {"n": 99})
+    for forgotten in delivered[:2]:
+        with pytest.raises(UnknownDeliveryError):
+            await queue.history(forgotten)
+    for kept in delivered[2:]:
+        assert len(await queue.history(kept)) == 1
+    assert [letter.id for letter in await queue.list_dead_letters()] == [dead]  # never forgotten
+    assert await queue.history(waiting) == []  # pending: never forgotten
+    counts = await queue.counts()
+    assert (counts.delivered, counts.dead, counts.pending) == (5, 1, 1)  # counts stay whole
+
+
+@pytest.mark.parametrize("bad", [-1, True])
+def test_keep_delivered_must_be_a_count(bad: int) -> None:
+    from webhook_kit.queues import MemoryQueue
+
+    with pytest.raises(InvalidInputError):
+        MemoryQueue(keep_delivered=bad)

@@ -307,3 +307,22 @@ async def test_many_deliveries_run_concurrently_to_completion() -> None:
     assert sum(d.delivered for d in receiver.deliveries) == 40
     assert len(queue.attempts) == 41  # one flaky delivery met the one scripted 503
     assert queue.dead_letters == ()
+
+
+async def test_a_long_run_keeps_only_the_latest_deliveries_and_their_attempts() -> None:
+    queue = FakeQueue(keep_delivered=10)
+    receiver = queue.receiver()
+    receiver.script([503, 200])
+    await WebhookSubscription.register(queue)
+    sub = WebhookSubscription(receiver.url, "s3cret").retry_policy(
+        RetryPolicy(base_delay=1, factor=2, jitter=0)
+    )
+    ids = [await sub.dispatch(queue, "order.created", {"n": n}) for n in range(25)]
+    await queue.run_until_idle()
+    kept = {a.delivery_id for a in queue.attempts}
+    assert len(kept) == 10
+    assert kept <= set(ids)
+    histories = [await queue.history(delivery_id) for delivery_id in kept]
+    assert len(queue.attempts) == sum(map(len, histories))
+    assert all(history[-1].status == 200 for history in histories)
+    assert (await queue.counts()).delivered == 25

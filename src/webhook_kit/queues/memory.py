@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,7 +20,10 @@ from .signals import WorkSignal
 if TYPE_CHECKING:
     from ..delivery import DeliveryHandler
 
-__all__ = ["MemoryQueue"]
+__all__ = ["DEFAULT_KEEP_DELIVERED", "MemoryQueue"]
+
+DEFAULT_KEEP_DELIVERED = 10_000
+"""Delivered deliveries a `MemoryQueue` keeps for `MemoryQueue.history`; older ones go."""
 
 _PENDING, _IN_FLIGHT, _DELIVERED, _DEAD = "pending", "in_flight", "delivered", "dead"
 
@@ -46,9 +50,21 @@ class MemoryQueue:
 
     Args:
         clock: the clock due dates and leases are measured on (default: `SystemClock`).
+        keep_delivered: how many delivered deliveries (with their attempt history) are kept
+            for `history`; older ones are forgotten, so a long-running process or test stays
+            bounded in memory. Pending, in-flight and dead ones are always kept.
+
+    Raises:
+        InvalidInputError: ``keep_delivered`` is negative.
     """
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(
+        self, clock: Clock | None = None, *, keep_delivered: int = DEFAULT_KEEP_DELIVERED
+    ) -> None:
+        if isinstance(keep_delivered, bool) or keep_delivered < 0:
+            raise InvalidInputError("keep_delivered must be a whole number, 0 or more")
+        self.keep_delivered = keep_delivered
+        self._delivered_order: deque[str] = deque()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.handler: DeliveryHandler | None = None
         self.secret_memory = SecretMemory()
@@ -125,6 +141,9 @@ class MemoryQueue:
             if isinstance(outcome, Delivered):
                 entry.state = _DELIVERED
                 self._delivered += 1
+                self._delivered_order.append(entry.event.id)
+                while len(self._delivered_order) > self.keep_delivered:
+                    self._forget(self._delivered_order.popleft())
             elif isinstance(outcome, RetryAt):
                 self._schedule(entry, outcome.at)
             elif isinstance(outcome, DeadLetter):
@@ -143,6 +162,12 @@ class MemoryQueue:
         if isinstance(outcome, RetryAt):
             self._work.notify()
         return True
+
+    def _forget(self, delivery_id: str) -> None:
+        """Drop a delivered delivery kept past `keep_delivered` (called under the lock)."""
+        entry = self._entries.get(delivery_id)
+        if entry is not None and entry.state == _DELIVERED:
+            del self._entries[delivery_id]
 
     async def release(self, claim: Claim, *, not_before: float | None = None) -> None:
         """Give a leased job back, due at ``not_before`` (default now), the attempt uncounted."""

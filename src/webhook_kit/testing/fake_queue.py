@@ -8,7 +8,7 @@ from ..clock import VirtualClock
 from ..health import HealthPolicy
 from ..http_stacks import NetworkStack
 from ..outcomes import AttemptRecord, Outcome
-from ..queues.memory import MemoryQueue
+from ..queues.memory import DEFAULT_KEEP_DELIVERED, MemoryQueue
 from ..queues.protocol import Claim
 from ..worker import DEFAULT_CONCURRENCY, Worker
 from .in_process_stack import InProcessStack
@@ -38,13 +38,20 @@ class FakeQueue(MemoryQueue):
 
     Args:
         start: the virtual clock's starting epoch seconds (a whole number).
+        keep_delivered: delivered deliveries kept, with their attempts, for `history` and
+            `attempts`; older ones are forgotten, so a long Hypothesis run stays bounded.
     """
 
-    def __init__(self, *, start: float = FAKE_CLOCK_START) -> None:
+    def __init__(
+        self, *, start: float = FAKE_CLOCK_START, keep_delivered: int = DEFAULT_KEEP_DELIVERED
+    ) -> None:
         self.clock: VirtualClock = VirtualClock(start)
-        super().__init__(clock=self.clock)
+        super().__init__(clock=self.clock, keep_delivered=keep_delivered)
         self.router = ReceiverRouter()
-        self._attempts: list[AttemptRecord] = []
+        # Insertion-ordered: attempt number -> record; a forgotten delivery's attempts go too.
+        self._attempts: dict[int, AttemptRecord] = {}
+        self._attempt_keys: dict[str, list[int]] = {}
+        self._attempt_count = 0
 
     def receiver(self, *, name: str | None = None) -> MockReceiver:
         """A new `MockReceiver` on this queue's clock, routed in-process."""
@@ -64,8 +71,11 @@ class FakeQueue(MemoryQueue):
 
     @property
     def attempts(self) -> Sequence[AttemptRecord]:
-        """Every attempt recorded, in order: number, time, status or error, outcome."""
-        return tuple(self._attempts)
+        """Every attempt recorded, in order: number, time, status or error, outcome.
+
+        Attempts of deliveries forgotten past ``keep_delivered`` are left out.
+        """
+        return tuple(self._attempts.values())
 
     def advance(self, seconds: float) -> None:
         """Move the virtual clock forward by ``seconds``."""
@@ -76,8 +86,15 @@ class FakeQueue(MemoryQueue):
         keeps the attempt in `attempts`."""
         recorded = await super().record(claim, outcome, attempt)
         if recorded:
-            self._attempts.append(attempt)
+            self._attempt_count += 1
+            self._attempts[self._attempt_count] = attempt
+            self._attempt_keys.setdefault(attempt.delivery_id, []).append(self._attempt_count)
         return recorded
+
+    def _forget(self, delivery_id: str) -> None:
+        super()._forget(delivery_id)
+        for key in self._attempt_keys.pop(delivery_id, ()):
+            self._attempts.pop(key, None)
 
     async def run_until_idle(
         self, *, concurrency: int = DEFAULT_CONCURRENCY, health: HealthPolicy | bool = False
