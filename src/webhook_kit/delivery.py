@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import Token
 from typing import TYPE_CHECKING
 
+from . import observability
 from .clock import AttemptBudget, _attempt_budget
 from .errors import InvalidSecretError, MissingDependencyError
 from .events import WebhookEvent
@@ -155,7 +156,21 @@ class DeliveryHandler:
         return secret
 
     async def attempt(self, queue: JobStore, claim: Claim) -> tuple[Outcome, AttemptRecord]:
-        """Make one attempt of ``claim`` and decide its outcome (nothing is recorded here)."""
+        """Make one attempt of ``claim`` and decide its outcome (nothing is recorded here).
+
+        Traced and counted once `webhook_kit.observability.instrument` was called.
+        """
+        telemetry = observability._telemetry
+        if telemetry is not None:
+            return await telemetry.attempt(self._attempt, queue, claim)
+        outcome, record, _ = await self._attempt(queue, claim)
+        return outcome, record
+
+    async def _attempt(
+        self, queue: JobStore, claim: Claim
+    ) -> tuple[Outcome, AttemptRecord, str | None]:
+        """`attempt`, and the type of failure that stood for a response, if any (for spans):
+        a `TransportErrorKind` value, else the exception's class name."""
         event = claim.event
         clock = queue.clock
         started_at = clock.now()
@@ -163,6 +178,7 @@ class DeliveryHandler:
         status: int | None = None
         error: str | None = None
         excerpt = ""
+        error_type: str | None = None  # a string, not the exception: no traceback kept alive
         try:
             secret = None if event.signature is not None else await self._secret_for(queue, event)
             headers = build_headers(event, secret, started_at)
@@ -179,17 +195,21 @@ class DeliveryHandler:
                 if budget is not None:
                     _attempt_budget.reset(budget)
         except TargetRefusedError as exc:
+            error_type = type(exc).__name__
             error = str(exc)
             outcome: Outcome = DeadLetter(str(exc), unsent=True)
         except TransportError as exc:
+            error_type = exc.kind.value
             error = f"{exc.kind.value}: {exc}"
             outcome = RetryAt(clock.now() + retry_delay(event, claim.attempt, None, clock.now()))
         except (InvalidSecretError, MissingDependencyError) as exc:
+            error_type = type(exc).__name__
             error = str(exc)
             outcome = DeadLetter(str(exc), unsent=True)
         except Exception as exc:  # a fault below us must not lose the delivery: retry it
             logger.exception("webhook %s attempt %d failed unexpectedly", event.id, claim.attempt)
-            error = f"{type(exc).__name__}: {exc}"
+            error_type = type(exc).__name__
+            error = f"{error_type}: {exc}"
             outcome = RetryAt(clock.now() + retry_delay(event, claim.attempt, None, clock.now()))
         else:
             status = response.status
@@ -208,7 +228,7 @@ class DeliveryHandler:
         )
         if logger.isEnabledFor(logging.INFO):
             _log_attempt(event, record)
-        return outcome, record
+        return outcome, record, error_type
 
     @staticmethod
     def _within_budget(

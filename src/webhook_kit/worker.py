@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from . import observability
 from .clock import VirtualClock
 from .delivery import DeliveryHandler
 from .errors import InvalidInputError, WebhookKitError
@@ -194,6 +195,9 @@ class Worker:
         queue, clock = self.queue, self.queue.clock
         while not self._stopping:
             self._raise_failure()
+            telemetry = observability._telemetry
+            if telemetry is not None:  # the queue-depth gauge: counts() read now and then
+                await telemetry.observe_queue(queue)
             if self.health is not None and not clock.is_virtual:
                 now = clock.now()
                 if now - self._endpoints_synced >= _ENDPOINT_SYNC_INTERVAL:
@@ -223,6 +227,8 @@ class Worker:
             due = await queue.next_due()
             if due is None:
                 if until_idle:
+                    if telemetry is not None:
+                        await telemetry.observe_queue(queue, force=True)
                     return
                 await self._idle(_POLL_INTERVAL)
             elif clock.is_virtual:
@@ -339,6 +345,9 @@ class Worker:
             )
             reason = f"the endpoint is disabled ({admission.reason}); re-enable it, then redrive"
             await self.queue.record(claim, DeadLetter(reason), record)
+            telemetry = observability._telemetry
+            if telemetry is not None:
+                telemetry.dead_lettered("endpoint_disabled")
         else:
             await self.queue.release(claim, not_before=admission.defer_until)
         return False
