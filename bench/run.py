@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import delivery_bench
 import health_bench
+import memory_bench
 import postgres_bench
 import sqlite_bench
 import testing_bench
@@ -24,6 +25,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "testing": testing_bench.main,
     "sqlite": sqlite_bench.main,
     "health": health_bench.main,
+    "memory": memory_bench.main,
     "postgres": postgres_bench.main,
 }
 
