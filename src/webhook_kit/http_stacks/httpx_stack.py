@@ -26,6 +26,7 @@ from types import TracebackType
 
 import anyio
 import httpx
+from anyio.lowlevel import checkpoint
 
 from ..errors import InvalidInputError
 from ..netguard import NetworkPolicy
@@ -48,6 +49,9 @@ __all__ = ["HttpxStack"]
 
 DEFAULT_CONNECTION_LIMIT = 1000
 """Connections per policy, all kept alive: the worker, not the pool, bounds concurrency."""
+
+# Body pieces read between two checkpoints (see _read_capped).
+_PIECES_PER_CHECKPOINT = 64
 
 
 class HttpxStack:
@@ -184,6 +188,10 @@ async def _read_capped(response: httpx.Response, max_response_bytes: int) -> byt
         if size > max_response_bytes:
             raise response_too_large(max_response_bytes)
         chunks.append(chunk)
+        if len(chunks) % _PIECES_PER_CHECKPOINT == 0:
+            # Pieces already buffered come without a pause, and a body sent in one-byte
+            # chunks is tens of thousands of them: let the deadline (and other attempts) run.
+            await checkpoint()
     return b"".join(chunks)
 
 
