@@ -134,8 +134,11 @@ def test_list_cuts_long_reasons(queue_file: BuiltQueue) -> None:
     assert shown.endswith("…")
 
 
-def test_ids_are_cut_to_a_length_that_keeps_them_apart(tmp_path: Path) -> None:
-    db = tmp_path / "queue.sqlite3"
+def test_ids_are_cut_to_a_length_that_keeps_them_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a short path: a long one would wrap the table's title
+    db = Path("queue.sqlite3")
     for delivery_id in ("0123456789-a", "0123456789-b", "ffff"):
         add_dead_letter(db, delivery_id)
     rows = ok(dlq("list", "--db", str(db)))[2:]

@@ -213,10 +213,13 @@ def dead_letters_to_an_old_endpoint(db: Path) -> None:
         queue.close()
 
 
-def test_the_command_output_the_page_shows(tmp_path: Path) -> None:
+def test_the_command_output_the_page_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from webhook_kit.cli import app, endpoints  # noqa: F401  (registers the commands)
 
-    db = tmp_path / "webhooks.sqlite3"
+    monkeypatch.chdir(tmp_path)  # the page's path, whatever the temporary directory's length
+    db = Path("webhooks.sqlite3")
     dead_letters_to_an_old_endpoint(db)
     runner = CliRunner()
     env = {"COLUMNS": "100", "NO_COLOR": "1"}

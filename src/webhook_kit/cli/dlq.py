@@ -116,6 +116,7 @@ def list_dead_letters(full_ids: bool, target: QueueTarget) -> None:
     and `dlq redrive` accept; --full-ids shows them whole.
     """
     from rich.table import Table
+    from rich.text import Text
 
     letters = run_on_queue(target, lambda queue: queue.list_dead_letters())
     console = make_console()
@@ -137,8 +138,10 @@ def list_dead_letters(full_ids: bool, target: QueueTarget) -> None:
         )
     ]
     widths = _column_widths(rows, console.width)
+    title = f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'} in {target.label}"
     table = Table(
-        title=f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'} in {target.label}",
+        # Never wrapped: a path broken across lines cannot be pasted back.
+        title=Text(title, no_wrap=True, overflow="ignore"),
         title_justify="left",
         box=None,
         padding=(0, 1),

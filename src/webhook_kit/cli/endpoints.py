@@ -66,7 +66,8 @@ def endpoint_table(
     from rich.text import Text
 
     table = Table(
-        title=title or None,
+        # Never wrapped: a path broken across lines cannot be pasted back.
+        title=Text(title, no_wrap=True, overflow="ignore") if title else None,
         title_justify="left",
         box=None,
         padding=(0, 1),

@@ -19,17 +19,21 @@ if TYPE_CHECKING:
 @person_errors
 def status(target: QueueTarget) -> None:
     """Show the queue's depth: pending (and due now), in flight, delivered, dead."""
+    from rich.text import Text
+
     from .display import make_console
 
     sections = run_on_queue(target, lambda queue: _sections(queue, target))
     console = make_console()
     for section in sections:
-        console.print(section)
+        # A line of plain text (the heading with the queue's path) is never wrapped or cut:
+        # a path broken across lines cannot be pasted back.
+        console.print(section, soft_wrap=isinstance(section, Text))
 
 
 async def _sections(queue: CommandQueue, target: QueueTarget) -> list[RenderableType]:
     """Everything ``status`` shows, section by section: the queue, then unhealthy endpoints."""
-    return [await _queue_depth(queue, target), await _endpoints(queue, target)]
+    return [*await _queue_depth(queue, target), await _endpoints(queue, target)]
 
 
 async def _endpoints(queue: CommandQueue, target: QueueTarget) -> RenderableType:
@@ -49,8 +53,7 @@ async def _endpoints(queue: CommandQueue, target: QueueTarget) -> RenderableType
     return Text("\n".join(lines))
 
 
-async def _queue_depth(queue: CommandQueue, target: QueueTarget) -> RenderableType:
-    from rich.console import Group
+async def _queue_depth(queue: CommandQueue, target: QueueTarget) -> list[RenderableType]:
     from rich.table import Table
     from rich.text import Text
 
@@ -74,4 +77,4 @@ async def _queue_depth(queue: CommandQueue, target: QueueTarget) -> RenderableTy
     else:
         # Opening the queue brought its schema up to this release's version.
         heading = Text(f"queue {target.db.resolve()} (schema version {SCHEMA_VERSION})")
-    return Group(heading, table)
+    return [heading, table]
