@@ -301,15 +301,16 @@ class Telemetry:
         with trace.use_span(span, end_on_exit=True, record_exception=False):
             outcome, record, error_type = await run(queue, claim)
             status = record.status
+            ending: dict[str, str | int] = {ATTR_OUTCOME: record.outcome}
             if status is not None:
-                span.set_attribute("http.response.status_code", status)
-            span.set_attribute(ATTR_OUTCOME, record.outcome)
+                ending["http.response.status_code"] = status
             if error_type is not None:
-                span.set_attribute("error.type", error_type)
+                ending["error.type"] = error_type
                 span.set_status(self._error, record.error)
             elif status is not None and not 200 <= status < 300:
-                span.set_attribute("error.type", str(status))
+                ending["error.type"] = str(status)
                 span.set_status(self._error)
+            span.set_attributes(ending)
         outcome_only = {ATTR_OUTCOME: record.outcome}
         self._attempts.add(1, outcome_only)
         self._duration.record(record.latency, outcome_only)
