@@ -179,6 +179,27 @@ class DeliveryHandler:
         error: str | None = None
         excerpt = ""
         error_type: str | None = None  # a string, not the exception: no traceback kept alive
+        spent = event.retry_policy.max_attempts
+        if claim.attempt > spent:
+            # The policy's attempts were all made, the last ones interrupted (a worker died
+            # holding them, and the lease ran out): a delivery that kills its worker every
+            # time ends as a dead letter, not in an endless cycle of claims.
+            error = (
+                f"not sent: the policy's {spent} attempts are spent, the last interrupted "
+                "(its worker stopped)"
+            )
+            record = AttemptRecord(
+                delivery_id=event.id,
+                attempt=claim.attempt,
+                started_at=started_at,
+                status=None,
+                error=error,
+                latency=0.0,
+                response_excerpt="",
+                outcome="dead",
+            )
+            reason = f"gave up after {spent} attempts; the last was interrupted"
+            return DeadLetter(reason, unsent=True), record, "interrupted"
         try:
             secret = None if event.signature is not None else await self._secret_for(queue, event)
             headers = build_headers(event, secret, started_at)

@@ -237,3 +237,20 @@ async def test_dispatch_in_a_transaction_or_a_type_error(
         )
     await backend.run_until_idle()
     assert receiver.unique_ids() == [committed]
+
+
+async def test_a_delivery_whose_every_attempt_is_interrupted_is_dead_lettered(
+    backend: Backend, receiver: MockReceiver
+) -> None:
+    subscription = WebhookSubscription(receiver.url, SECRET).retry_policy(
+        RetryPolicy(max_attempts=2, base_delay=BASE_DELAY, jitter=0)
+    )
+    delivery_id = await subscription.dispatch(backend.queue, "order.created", {})
+    for _ in range(2):  # a worker dies holding it, twice: the policy's attempts are spent
+        assert await backend.interrupt_one() == delivery_id
+        await backend.recover()
+    await backend.run_until_idle()
+    assert receiver.deliveries == []  # no third request
+    (dead,) = await backend.queue.list_dead_letters()
+    assert dead.id == delivery_id
+    assert "the last was interrupted" in dead.reason
