@@ -79,9 +79,9 @@ async def test_a_whole_delivery_leaks_nothing(
     (dead,) = await queue.list_dead_letters()
     assert dead.event.target_url == url  # stored whole: the next attempt needs it
     history = await queue.history(delivery_id)
-    # webhook-kit's own records. (httpx logs each request's full URL at INFO through the
-    # "httpx" logger; that is the client's logging, configured by whoever brings the client.)
-    ours = [record for record in caplog.records if record.name.startswith("webhook_kit")]
+    # Every record: webhook-kit's own, and httpx's "HTTP Request" line for each attempt.
+    ours = list(caplog.records)
+    assert any(record.name == "httpx" for record in ours), "httpx logged the requests"
     shown = [
         repr(sub),
         repr(dead.event),
@@ -116,3 +116,16 @@ def test_a_failed_verification_names_no_secret_or_expected_signature(fmt: Signat
         verify(body, headers, SECRET, scheme=fmt, now=1_700_000_000)
     message = f"{caught.value} {caught.value!r}"
     assert leaks(message, {genuine, genuine.split(",")[-1].split("=")[-1]}) == [], message
+
+
+async def test_other_httpx_clients_log_lines_are_left_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import webhook_kit.http_stacks.httpx_stack  # noqa: F401  (installs the filter)
+
+    caplog.set_level(logging.INFO, logger="httpx")
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.get(f"http://example.test/path?token={TOKEN}")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert TOKEN in line  # not webhook-kit's request: not webhook-kit's to mask

@@ -18,9 +18,11 @@ Usage:
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from collections.abc import Mapping
+from contextvars import ContextVar
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 
@@ -29,6 +31,7 @@ import httpx
 from anyio.lowlevel import checkpoint
 
 from ..errors import InvalidInputError
+from ..events import masked_url
 from ..netguard import NetworkPolicy
 from . import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -52,6 +55,26 @@ DEFAULT_CONNECTION_LIMIT = 1000
 
 # Body pieces read between two checkpoints (see _read_capped).
 _PIECES_PER_CHECKPOINT = 64
+
+
+_sending_webhook: ContextVar[bool] = ContextVar("webhook_kit_sending_webhook", default=False)
+
+
+class _MaskWebhookUrls(logging.Filter):
+    """On httpx's logger: its "HTTP Request: POST <url> ..." line for a webhook this stack is
+    sending shows the URL without credentials or query, as webhook-kit's own records do.
+    Requests of other httpx clients in the process are left as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if _sending_webhook.get() and isinstance(args, tuple) and len(args) >= 2:
+            record.args = (args[0], masked_url(str(args[1])), *args[2:])
+        return True
+
+
+_httpx_logger = logging.getLogger("httpx")
+if not any(isinstance(f, _MaskWebhookUrls) for f in _httpx_logger.filters):
+    _httpx_logger.addFilter(_MaskWebhookUrls())
 
 
 class HttpxStack:
@@ -116,6 +139,7 @@ class HttpxStack:
         # what bounds the attempt as a whole (httpx's read timeout is per read, so a
         # receiver trickling a byte at a time would never trip it).
         timeout = httpx.Timeout(timeouts.total, connect=timeouts.connect)
+        sending = _sending_webhook.set(True)  # httpx's own log line masks this URL
         try:
             with anyio.fail_after(timeouts.total):
                 request = client.build_request(
@@ -132,6 +156,8 @@ class HttpxStack:
             raise InvalidInputError(f"not an http(s) URL: {exc}") from exc
         except httpx.TransportError as exc:
             raise _transport_error(exc) from exc
+        finally:
+            _sending_webhook.reset(sending)
         return HttpResponse(
             status=response.status_code,
             headers=lower_case_headers(response.headers.multi_items()),
