@@ -14,12 +14,11 @@ plus ``--lease-grace 1``) before their jobs are claimed again.
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -29,6 +28,7 @@ import pytest
 from webhook_kit import RetryPolicy, WebhookSubscription
 from webhook_kit.queues import QueueCounts, SQLiteQueue
 from webhook_kit.testing import Delay, MockReceiver
+from worker_processes import assert_every_delivery_arrived_intact, wait_for
 
 SEED = 20_240_611
 DELIVERIES = 2_000
@@ -84,6 +84,16 @@ class WorkerRuns:
         self.runs.append((process, log))
         return process
 
+    name = "worker"
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The latest run (the one a wait watches)."""
+        return self.runs[-1][0]
+
+    def describe(self) -> str:
+        return self.log()
+
     def log(self) -> str:
         process, log = self.runs[-1]
         text = log.read_text(encoding="utf-8", errors="replace")
@@ -94,25 +104,6 @@ class WorkerRuns:
             if process.poll() is None:
                 process.kill()
                 process.wait(30)
-
-
-async def wait_for(
-    condition: Callable[[], Awaitable[bool]],
-    *,
-    within: float,
-    what: str,
-    workers: WorkerRuns,
-) -> None:
-    """Poll until ``condition`` holds; fail with the worker's log if it dies or time runs out."""
-    process, _ = workers.runs[-1]
-    with anyio.move_on_after(within):
-        while True:
-            if await condition():
-                return
-            if process.poll() is not None:
-                pytest.fail(f"the worker exited while waiting for {what}\n{workers.log()}")
-            await anyio.sleep(0.01)
-    pytest.fail(f"timed out waiting for {what}\n{workers.log()}")
 
 
 @pytest.mark.anyio
@@ -163,7 +154,9 @@ async def test_crash_sigkilled_workers_lose_nothing_and_redeliver_the_same_bytes
                 ) -> bool:
                     return progress() >= target
 
-                await wait_for(ready_to_kill, within=30, what=f"kill {kill + 1}", workers=workers)
+                await wait_for(
+                    ready_to_kill, within=30, what=f"kill {kill + 1}", workers=[workers]
+                )
                 await anyio.sleep(moment)  # a random moment mid-delivery
                 process.kill()
                 assert await anyio.to_thread.run_sync(process.wait, 30) == -signal.SIGKILL
@@ -175,7 +168,7 @@ async def test_crash_sigkilled_workers_lose_nothing_and_redeliver_the_same_bytes
             async def started() -> bool:
                 return "worker started" in workers.log()
 
-            await wait_for(started, within=30, what="the last worker to start", workers=workers)
+            await wait_for(started, within=30, what="the last worker to start", workers=[workers])
 
             async def drained() -> bool:
                 counts = await queue.counts()
@@ -185,24 +178,11 @@ async def test_crash_sigkilled_workers_lose_nothing_and_redeliver_the_same_bytes
                     DELIVERIES,
                 )
 
-            await wait_for(drained, within=60, what="the queue to drain", workers=workers)
+            await wait_for(drained, within=60, what="the queue to drain", workers=[workers])
             process.send_signal(signal.SIGTERM)
             assert await anyio.to_thread.run_sync(process.wait, 30) == 0, workers.log()
 
-        deliveries = receiver.deliveries
-        assert len(deliveries) >= DELIVERIES
-        assert receiver.problems == []  # every delivery, redeliveries too, signed correctly
-        assert all(delivery.verified for delivery in deliveries)
-        assert sorted(receiver.unique_ids()) == sorted(payloads)
-        for delivery in deliveries:
-            assert delivery.id is not None
-            assert json.loads(delivery.body) == payloads[delivery.id]
-        duplicates = receiver.duplicates()
-        assert duplicates, "no kill interrupted an attempt the receiver had seen"
-        for delivery_id, copies in duplicates.items():
-            assert {copy.id for copy in copies} == {delivery_id}
-            assert len({copy.body for copy in copies}) == 1, delivery_id
-            assert len({copy.headers["x-webhook-signature"] for copy in copies}) == 1
+        assert_every_delivery_arrived_intact(receiver, payloads)
 
         assert await queue.counts() == QueueCounts(
             pending=0, due=0, in_flight=0, delivered=DELIVERIES, dead=0

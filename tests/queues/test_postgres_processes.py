@@ -16,12 +16,11 @@ It takes ~25-30 s (the receiver answers after 0.2 s so that the backlog outlasts
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import pytest
 from webhook_kit import RetryPolicy, WebhookSubscription
 from webhook_kit.queues import QueueCounts
 from webhook_kit.testing import Delay, MockReceiver
+from worker_processes import assert_every_delivery_arrived_intact, wait_for
 
 HELPER = Path(__file__).with_name("postgres_worker_process.py")
 SEED = 20_240_612
@@ -161,26 +161,6 @@ async def database(url: str) -> AsyncIterator[Database]:
         await connection.close()
 
 
-async def wait_for(
-    condition: Callable[[], Awaitable[bool]],
-    *,
-    within: float,
-    what: str,
-    workers: list[WorkerProcess],
-) -> None:
-    """Poll ``condition`` until it holds; fail with the workers' logs if one dies or on time."""
-    with anyio.move_on_after(within):
-        while True:
-            if await condition():
-                return
-            dead = [worker for worker in workers if worker.process.poll() is not None]
-            if dead:
-                pytest.fail(f"a worker exited waiting for {what}:\n{dead[0].describe()}")
-            await anyio.sleep(0.01)
-    details = "\n".join(worker.describe() for worker in workers)
-    pytest.fail(f"timed out waiting for {what}\n{details}")
-
-
 async def kill_at_a_random_moment(
     victim: WorkerProcess,
     victim_id: int,
@@ -280,20 +260,7 @@ async def test_crash_three_workers_one_sigkilled_lose_nothing_and_resend_the_sam
             exits = {worker.name: await worker.terminate() for worker in everyone}
             assert exits == {"a": 0, "b": 0, "c": 0}, "\n".join(w.describe() for w in everyone)
 
-        deliveries = receiver.deliveries
-        assert len(deliveries) >= DELIVERIES
-        assert receiver.problems == []  # every delivery, redeliveries too, signed correctly
-        assert all(delivery.verified for delivery in deliveries)
-        assert sorted(receiver.unique_ids()) == sorted(payloads)
-        for delivery in deliveries:
-            assert delivery.id is not None
-            assert json.loads(delivery.body) == payloads[delivery.id]
-        duplicates = receiver.duplicates()
-        assert duplicates, "no kill interrupted an attempt the receiver had seen"
-        for delivery_id, copies in duplicates.items():
-            assert {copy.id for copy in copies} == {delivery_id}
-            assert len({copy.body for copy in copies}) == 1, delivery_id
-            assert len({copy.headers["x-webhook-signature"] for copy in copies}) == 1
+        assert_every_delivery_arrived_intact(receiver, payloads)
 
         assert await queue.counts() == QueueCounts(
             pending=0, due=0, in_flight=0, delivered=DELIVERIES, dead=0

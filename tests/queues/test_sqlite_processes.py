@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ import pytest
 from webhook_kit import WebhookSubscription
 from webhook_kit.queues import QueueCounts, SQLiteQueue
 from webhook_kit.testing import Delay, MockReceiver
+from worker_processes import wait_for
 
 HELPER = Path(__file__).with_name("sqlite_worker_process.py")
 SECRET = "two-processes-secret"
@@ -108,26 +109,6 @@ async def worker_processes(tmp_path: Path) -> AsyncIterator[Callable[..., Worker
                 worker.process.send_signal(signal.SIGCONT)  # in case a test froze it
                 worker.process.kill()
                 worker.process.wait(30)
-
-
-async def wait_for(
-    condition: Callable[[], Awaitable[bool]],
-    *,
-    within: float,
-    what: str,
-    workers: list[WorkerProcess],
-) -> None:
-    """Poll ``condition`` until it holds; fail with the workers' state after ``within`` s."""
-    with anyio.move_on_after(within):
-        while True:
-            if await condition():
-                return
-            dead = [worker for worker in workers if worker.process.poll() is not None]
-            if dead:
-                pytest.fail(f"a worker died waiting for {what}:\n{dead[0].describe()}")
-            await anyio.sleep(0.01)
-    details = "\n".join(worker.describe() for worker in workers)
-    pytest.fail(f"timed out waiting for {what}\n{details}")
 
 
 def claims_by_id(workers: list[WorkerProcess]) -> dict[str, list[dict[str, Any]]]:
