@@ -28,7 +28,7 @@ import pytest
 from webhook_kit import RetryPolicy, WebhookSubscription
 from webhook_kit.queues import QueueCounts, SQLiteQueue
 from webhook_kit.testing import Delay, MockReceiver
-from worker_processes import assert_every_delivery_arrived_intact, wait_for
+from worker_processes import assert_every_delivery_arrived_intact, dispatch_orders, wait_for
 
 SEED = 20_240_611
 DELIVERIES = 2_000
@@ -126,11 +126,7 @@ async def test_crash_sigkilled_workers_lose_nothing_and_redeliver_the_same_bytes
                 .timeout(TIMEOUT)
                 .retry_policy(RETRIES)
             )
-            payloads: dict[str, dict[str, object]] = {}
-            for n in range(DELIVERIES):
-                payload = {"n": n, "order": f"A-{n:05d}", "note": "crash ✓"}
-                payloads[await sub.dispatch(queue, "order.created", payload)] = payload
-            assert len(payloads) == DELIVERIES
+            payloads = await dispatch_orders(sub, queue, DELIVERIES)
 
             def received() -> int:
                 return len(receiver.deliveries)

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 import anyio
 import pytest
 
+from webhook_kit import WebhookSubscription
+from webhook_kit.queues import JobStore
 from webhook_kit.testing import MockReceiver
 
 
@@ -44,6 +46,18 @@ async def wait_for(
             await anyio.sleep(0.01)
     details = "\n".join(worker.describe() for worker in workers)
     pytest.fail(f"timed out waiting for {what}\n{details}")
+
+
+async def dispatch_orders(
+    subscription: WebhookSubscription, queue: JobStore, count: int
+) -> dict[str, dict[str, object]]:
+    """Dispatch ``count`` distinct orders; their payloads by delivery id."""
+    payloads: dict[str, dict[str, object]] = {}
+    for n in range(count):
+        payload = {"n": n, "order": f"A-{n:05d}", "note": "crash ✓"}
+        payloads[await subscription.dispatch(queue, "order.created", payload)] = payload
+    assert len(payloads) == count
+    return payloads
 
 
 def assert_every_delivery_arrived_intact(

@@ -81,7 +81,30 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
-class WorkerBackend:
+class _InProcessDelivery:
+    """Delivery to one in-process receiver, for every handle a harness opens."""
+
+    queue: Any
+
+    def __init__(self) -> None:
+        self._clients: list[httpx.AsyncClient] = []
+        self._receiver: MockReceiver | None = None
+
+    async def register(self, receiver: MockReceiver) -> None:
+        self._receiver = receiver
+        await self._register(self.queue, receiver)
+
+    async def _register(self, queue: Any, receiver: MockReceiver) -> None:
+        client = httpx.AsyncClient(transport=receiver.transport)
+        self._clients.append(client)
+        await WebhookSubscription.register(queue, client=client)
+
+    async def _close_clients(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+
+class WorkerBackend(_InProcessDelivery):
     """A queue run by webhook-kit's `Worker`, on a virtual clock."""
 
     real_time = False
@@ -93,22 +116,12 @@ class WorkerBackend:
         queue: MemoryQueue | SQLiteQueue,
         peer: Callable[[], MemoryQueue | SQLiteQueue],
     ) -> None:
+        super().__init__()
         self.name = name
-        self.queue: Any = queue
+        self.queue = queue
         self.clock: Clock = queue.clock
         self._peer = peer
-        self._clients: list[httpx.AsyncClient] = []
         self._handles: list[MemoryQueue | SQLiteQueue] = []
-        self._receiver: MockReceiver | None = None
-
-    async def register(self, receiver: MockReceiver) -> None:
-        self._receiver = receiver
-        await self._register(self.queue, receiver)
-
-    async def _register(self, queue: Any, receiver: MockReceiver) -> None:
-        client = httpx.AsyncClient(transport=receiver.transport)
-        self._clients.append(client)
-        await WebhookSubscription.register(queue, client=client)
 
     async def run_until_idle(self) -> None:
         await asyncio.wait_for(Worker(self.queue, concurrency=8).run_until_idle(), IDLE_DEADLINE)
@@ -136,14 +149,13 @@ class WorkerBackend:
         raise NotImplementedError(f"{self.name} cannot enqueue in a caller's transaction")
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        await self._close_clients()
         for handle in [*self._handles, self.queue]:
             if isinstance(handle, SQLiteQueue):
                 handle.close()
 
 
-class ProcrastinateBackend:
+class ProcrastinateBackend(_InProcessDelivery):
     """A `ProcrastinateQueue` run by procrastinate's worker, on real time."""
 
     real_time = True
@@ -152,25 +164,15 @@ class ProcrastinateBackend:
     def __init__(self, url: str) -> None:
         from webhook_kit.queues.procrastinate import ProcrastinateQueue
 
+        super().__init__()
         self.name = "postgresql"
         self.url = url
-        self.queue: Any = ProcrastinateQueue(url)
+        self.queue = ProcrastinateQueue(url)
         self.clock: Clock = SystemClock()
         self._handles: list[Any] = []
-        self._clients: list[httpx.AsyncClient] = []
-        self._receiver: MockReceiver | None = None
 
     async def open(self) -> None:
         await self.queue.open()
-
-    async def register(self, receiver: MockReceiver) -> None:
-        self._receiver = receiver
-        await self._register(self.queue, receiver)
-
-    async def _register(self, queue: Any, receiver: MockReceiver) -> None:
-        client = httpx.AsyncClient(transport=receiver.transport)
-        self._clients.append(client)
-        await WebhookSubscription.register(queue, client=client)
 
     async def _until_idle(self, queue: Any) -> None:
         while True:
@@ -224,8 +226,7 @@ class ProcrastinateBackend:
     async def aclose(self) -> None:
         for handle in [*self._handles, self.queue]:
             await handle.close()
-        for client in self._clients:
-            await client.aclose()
+        await self._close_clients()
 
 
 async def _connect(url: str) -> Any:

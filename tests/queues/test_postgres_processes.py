@@ -33,7 +33,7 @@ import pytest
 from webhook_kit import RetryPolicy, WebhookSubscription
 from webhook_kit.queues import QueueCounts
 from webhook_kit.testing import Delay, MockReceiver
-from worker_processes import assert_every_delivery_arrived_intact, wait_for
+from worker_processes import assert_every_delivery_arrived_intact, dispatch_orders, wait_for
 
 HELPER = Path(__file__).with_name("postgres_worker_process.py")
 SEED = 20_240_612
@@ -213,11 +213,7 @@ async def test_crash_three_workers_one_sigkilled_lose_nothing_and_resend_the_sam
                 .timeout(5)
                 .retry_policy(RETRIES)
             )
-            payloads: dict[str, dict[str, object]] = {}
-            for n in range(DELIVERIES):
-                payload = {"n": n, "order": f"A-{n:05d}", "note": "crash ✓"}
-                payloads[await sub.dispatch(queue, "order.created", payload)] = payload
-            assert len(payloads) == DELIVERIES
+            payloads = await dispatch_orders(sub, queue, DELIVERIES)
 
             survivors = [start(name, concurrency=SURVIVOR_CONCURRENCY) for name in ("b", "c")]
 
