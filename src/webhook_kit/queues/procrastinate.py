@@ -321,9 +321,6 @@ class ProcrastinateQueue:
         from procrastinate.tasks import configure_task
 
         conninfo = self._conninfo_for_sync()
-        options: dict[str, Any] = {}
-        if not_before is not None:
-            options["schedule_at"] = datetime.fromtimestamp(not_before, timezone.utc)
         with (
             self._database_errors(),
             psycopg.connect(
@@ -337,14 +334,12 @@ class ProcrastinateQueue:
                 job_manager=manager,
                 queue=self.queue_name,
                 connection=connection,
-                **options,
+                schedule_at=_due_at(not_before),
             )
             deferrer.defer(**_job_arguments(event))
 
     def _deferrer(self, not_before: float | None, **options: Any) -> Any:
-        if not_before is not None:
-            options["schedule_at"] = datetime.fromtimestamp(not_before, timezone.utc)
-        return self._task.configure(**options)
+        return self._task.configure(schedule_at=_due_at(not_before), **options)
 
     def _conninfo_for_sync(self) -> str:
         if self.conninfo is not None:
@@ -726,6 +721,11 @@ def _job_id(job: Job) -> int:
     if job.id is None:  # only a job not yet stored has no id; a worker never runs one
         raise QueueDatabaseError("procrastinate handed over a job without an id")
     return job.id
+
+
+def _due_at(not_before: float | None) -> datetime | None:
+    """procrastinate's ``schedule_at`` for a job due at ``not_before`` (``None``: now)."""
+    return None if not_before is None else datetime.fromtimestamp(not_before, timezone.utc)
 
 
 def _job_arguments(event: WebhookEvent) -> dict[str, str]:
