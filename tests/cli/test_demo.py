@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from webhook_kit.cli.demo import BATCH
 from webhook_kit.queues import SQLiteQueue
 
-from . import invoke, on_queue, run_cli
+from . import clean_env, invoke, on_queue, run_cli
 
 # What the receiver's scripts make of the events that cannot be delivered.
 DEAD = {
@@ -76,24 +75,50 @@ def check_report(output: str) -> None:
     assert totals["verified"] == totals["received"] > len(BATCH)  # retries were made
 
 
-def demo_dirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("webhook-kit-demo-*"))
+def queue_directory(output: str) -> Path:
+    """The directory the demo says its queue file is in."""
+    match = re.search(r"queue (\S+)/demo\.sqlite3", " ".join(output.split()))
+    assert match is not None, output
+    return Path(match.group(1))
 
 
 def test_demo_delivers_a_batch_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    before = demo_dirs()
-    completed = run_cli(["demo"], cwd=tmp_path)
+    # The process's own TMPDIR: what other runs on the machine leave in /tmp does not count.
+    base = tmp_path / "tmp"
+    base.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    completed = run_cli(["demo"], cwd=work, env=clean_env(TMPDIR=str(base)))
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr
     check_report(completed.stdout)
     assert "signatures verified, 0 failed" in " ".join(completed.stdout.split())
-    # Nothing in the working directory, and the queue's temporary directory is gone.
-    assert list(tmp_path.iterdir()) == []
-    assert demo_dirs() - before == set()
-    match = re.search(r"queue (\S+)/demo\.sqlite3", completed.stdout)
-    assert match is not None, completed.stdout
-    assert Path(match.group(1)).name.startswith("webhook-kit-demo-")
-    assert not Path(match.group(1)).exists()
+    # The queue was in a temporary directory under TMPDIR; it is gone, and so is everything else.
+    directory = queue_directory(completed.stdout)
+    assert directory.parent == base
+    assert directory.name.startswith("webhook-kit-demo-")
+    assert list(base.iterdir()) == []
+    assert list(work.iterdir()) == []
+
+
+def test_demo_tmp_dir_is_where_its_temporary_directory_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    base = tmp_path / "base"
+    base.mkdir()
+    result = invoke(["demo", "--tmp-dir", str(base)])
+    assert result.exit_code == 0, result.output
+    assert queue_directory(result.stdout).parent == base
+    assert list(base.iterdir()) == []
+    assert [path.name for path in tmp_path.iterdir()] == ["base"]
+
+
+def test_demo_tmp_dir_must_exist(tmp_path: Path) -> None:
+    result = invoke(["demo", "--tmp-dir", str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    assert "--tmp-dir" in result.output
+    assert "does not exist" in result.output
 
 
 def test_demo_keep_keeps_the_queue_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

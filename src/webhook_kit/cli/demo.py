@@ -61,19 +61,26 @@ BATCH = [
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the queue file in this directory instead of a temporary one.",
 )
+@click.option(
+    "--tmp-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Make the temporary queue directory in this directory (default: $TMPDIR, or the "
+    "system's temporary directory).",
+)
 @person_errors
-def demo(keep: Path | None) -> None:
+def demo(keep: Path | None, tmp_dir: Path | None) -> None:
     """Send a batch of signed webhooks to a local mock receiver that fails some on purpose.
 
     Retries with backoff, honours Retry-After, dead-letters what cannot succeed, verifies every
     signature on the receiving side, and ends with a table. Takes a few seconds; leaves nothing
-    behind.
+    behind: the queue lives in a temporary directory made under ``--tmp-dir`` (or ``$TMPDIR``)
+    and removed at the end.
     """
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         asyncio.run(_demo(keep))
         return
-    with tempfile.TemporaryDirectory(prefix="webhook-kit-demo-") as directory:
+    with tempfile.TemporaryDirectory(prefix="webhook-kit-demo-", dir=tmp_dir) as directory:
         asyncio.run(_demo(Path(directory)))
 
 
