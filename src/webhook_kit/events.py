@@ -7,12 +7,12 @@ import json
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _string
 from typing import Any
-from urllib.parse import urlsplit
 
 from .errors import InvalidInputError
 from .netguard import NetworkPolicy
 from .retry import RetryPolicy
 from .signing import SignatureFormat
+from .url_masking import masked_url
 
 __all__ = ["DEFAULT_RETRY_STATUS_CODES", "WebhookEvent", "masked_url"]
 
@@ -167,10 +167,3 @@ def _settings_json(
         separators=(",", ":"),
         ensure_ascii=False,
     )
-
-
-def masked_url(url: str) -> str:
-    """The URL without credentials, query string or fragment, for logs, messages and reprs."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
