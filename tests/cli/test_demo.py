@@ -123,7 +123,8 @@ def test_demo_tmp_dir_must_exist(tmp_path: Path) -> None:
 
 def test_demo_keep_keeps_the_queue_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    keep = tmp_path / "kept" / "queue"  # made if missing
+    keep = tmp_path / "kept"
+    keep.mkdir()
     result = invoke(["demo", "--keep", str(keep)])
     assert result.exit_code == 0, result.output
     check_report(result.stdout)
@@ -138,3 +139,26 @@ def test_demo_keep_keeps_the_queue_file(tmp_path: Path, monkeypatch: pytest.Monk
     delivered, dead, pending, dead_events = on_queue(keep / "demo.sqlite3", inspect)
     assert (delivered + dead, pending) == (len(BATCH), 0)
     assert sorted(dead_events) == sorted(DEAD)
+
+
+def test_demo_keep_must_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke(["demo", "--keep", "kept/queue"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--keep': Directory 'kept/queue' does not exist." in result.output
+    assert list(tmp_path.iterdir()) == []  # not created
+
+
+def test_demo_keep_refuses_a_directory_with_a_demo_queue(tmp_path: Path) -> None:
+    # An earlier run's deliveries would be counted with this run's: the person chooses.
+    queue = SQLiteQueue(tmp_path / "demo.sqlite3")
+    queue.close()
+    before = (tmp_path / "demo.sqlite3").read_bytes()
+    result = invoke(["demo", "--keep", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"Error: Invalid value for --keep: {tmp_path / 'demo.sqlite3'} is there already "
+        "(an earlier demo's queue): remove it or give another directory"
+    )
+    assert (tmp_path / "demo.sqlite3").read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["demo.sqlite3"]

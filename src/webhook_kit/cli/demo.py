@@ -58,8 +58,9 @@ BATCH = [
 @cli.command()
 @click.option(
     "--keep",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the queue file in this directory instead of a temporary one.",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Keep the queue file (demo.sqlite3) in this directory, which must exist and hold no "
+    "demo queue yet, instead of a temporary one.",
 )
 @click.option(
     "--tmp-dir",
@@ -77,11 +78,35 @@ def demo(keep: Path | None, tmp_dir: Path | None) -> None:
     and removed at the end.
     """
     if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
+        _check_keep(keep)
         asyncio.run(_demo(keep))
         return
     with tempfile.TemporaryDirectory(prefix="webhook-kit-demo-", dir=tmp_dir) as directory:
         asyncio.run(_demo(Path(directory)))
+
+
+QUEUE_FILE = "demo.sqlite3"
+"""The demo's queue file, in its directory."""
+
+
+def _check_keep(directory: Path) -> None:
+    """Refuse a ``--keep`` directory that holds a demo queue already.
+
+    The demo's summary counts what its queue holds: an earlier run's deliveries would be counted
+    with this run's, and deleting the file for a fresh one could destroy what someone kept on
+    purpose. So the person chooses: remove it, or give another directory.
+    """
+    existing = [
+        directory / f"{QUEUE_FILE}{suffix}"
+        for suffix in ("", "-wal", "-shm")
+        if (directory / f"{QUEUE_FILE}{suffix}").exists()
+    ]
+    if existing:
+        raise click.BadParameter(
+            f"{existing[0]} is there already (an earlier demo's queue): remove it or give "
+            "another directory",
+            param_hint="--keep",
+        )
 
 
 async def _demo(directory: Path) -> None:
@@ -96,7 +121,7 @@ async def _demo(directory: Path) -> None:
     from ..worker import Worker
 
     console = Console()
-    queue = SQLiteQueue(directory / "demo.sqlite3")
+    queue = SQLiteQueue(directory / QUEUE_FILE)
     receiver = MockReceiver()
     receiver.expect_signature(SECRET, scheme=SignatureFormat.STANDARD_WEBHOOKS)
     for event, steps in SCRIPTS.items():
