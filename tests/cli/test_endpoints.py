@@ -193,25 +193,32 @@ def test_enable_a_disabled_endpoint(tmp_path: Path) -> None:
         receiver.assert_delivered(id=delivery_id, times=1)
 
 
-def test_enable_an_endpoint_that_was_not_disabled(tmp_path: Path) -> None:
+def test_enable_an_endpoint_with_no_record_says_so_and_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "queue.sqlite3"
+    other = EndpointRecord("https://other.example/hooks", "disabled", "410", START)
+    SQLiteQueue(db).close()
+    save(db, other)
+    line = one_error_line(invoke(["endpoints", "enable", URL, "--db", str(db)]))
+    assert line == (
+        f"Error: no endpoint record for {URL} in {db}: workers never paused or disabled it, so "
+        f"it is healthy; nothing changed (webhook-kit endpoints list --db {db} shows the "
+        "recorded ones)"
+    )
+    assert records_in(db) == [other]  # no record for URL was made
+
+
+def test_enable_a_paused_endpoint(tmp_path: Path) -> None:
     db = tmp_path / "queue.sqlite3"
     SQLiteQueue(db).close()
+    save(db, EndpointRecord(URL, "paused", "5 failures in a row", START, START + 30))
     result = invoke(["endpoints", "enable", URL, "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        f"{URL} was not disabled (not recorded); recorded it healthy anyway",
+        f"{URL} was not disabled (paused); recorded it healthy anyway",
         "no dead letters to it need redriving",
     ]
     [record] = records_in(db)
     assert (record.endpoint, record.state) == (URL, "healthy")
-
-    save(db, EndpointRecord(URL, "paused", "5 failures in a row", START, START + 30))
-    result = invoke(["endpoints", "enable", URL, "--db", str(db)])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0] == (
-        f"{URL} was not disabled (paused); recorded it healthy anyway"
-    )
-    assert [record.state for record in records_in(db)] == ["healthy"]
 
 
 def test_enable_in_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -145,7 +145,8 @@ def enable(url: str, db: Path) -> None:
     """Re-enable the endpoint of URL (its query does not matter), e.g. after a 410 Gone.
 
     Records it healthy; every worker on the queue takes that in within a few seconds. Its
-    dead letters stay dead: redrive them (`webhook-kit dlq redrive`) once it is enabled.
+    dead letters stay dead: redrive them (`webhook-kit dlq redrive`) once it is enabled. An
+    endpoint with no record (never paused or disabled) is an error, and nothing changes.
     """
     from ..health import endpoint_of
     from ..validation import check_target_url
@@ -155,15 +156,24 @@ def enable(url: str, db: Path) -> None:
     endpoint = endpoint_of(url)
 
     async def work(queue: SQLiteQueue) -> tuple[EndpointRecord | None, int]:
-        previous = {record.endpoint: record for record in await queue.endpoint_records()}
+        records = {record.endpoint: record for record in await queue.endpoint_records()}
+        previous = records.get(endpoint)
+        if previous is None:
+            return None, 0  # nothing to enable: the queue is left as it was
         await enable_endpoint(queue, url)
         letters = await queue.list_dead_letters()
         dead = sum(endpoint_of(letter.event.target_url) == endpoint for letter in letters)
-        return previous.get(endpoint), dead
+        return previous, dead
 
     previous, dead = _on_queue(db, work)
-    console = make_console()
     shown = printable(endpoint)
+    if previous is None:
+        raise click.ClickException(
+            f"no endpoint record for {shown} in {db}: workers never paused or disabled it, so "
+            f"it is healthy; nothing changed (webhook-kit endpoints list{_db_args(db)} shows "
+            "the recorded ones)"
+        )
+    console = make_console()
     if previous is not None and previous.state == "disabled":
         console.print(
             f"enabled {shown} (it was disabled: {printable(previous.reason)}); workers on "
@@ -172,9 +182,8 @@ def enable(url: str, db: Path) -> None:
             markup=False,
         )
     else:
-        was = "not recorded" if previous is None else printable(previous.state)
         console.print(
-            f"{shown} was not disabled ({was}); recorded it healthy anyway",
+            f"{shown} was not disabled ({printable(previous.state)}); recorded it healthy anyway",
             soft_wrap=True,
             markup=False,
         )
