@@ -15,6 +15,7 @@ from click.testing import Result
 
 from webhook_kit import __version__
 from webhook_kit.queues import SQLiteQueue
+from webhook_kit.queues.sqlite_schema import APPLICATION_ID
 
 from . import invoke, on_queue, run_cli
 
@@ -141,6 +142,7 @@ def not_a_database(tmp_path: Path) -> Path:
 def written_by_a_newer_release(tmp_path: Path) -> Path:
     path = tmp_path / "queue.sqlite3"
     connection = sqlite3.connect(path)
+    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     connection.execute("PRAGMA user_version = 999")
     connection.close()
     return path

@@ -11,7 +11,7 @@ from click.testing import Result
 
 from webhook_kit import SQLiteQueue, WebhookSubscription
 from webhook_kit.cli import status as status_module  # noqa: F401  (registers the command)
-from webhook_kit.queues.sqlite_schema import SCHEMA_VERSION
+from webhook_kit.queues.sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
 
 from . import invoke, on_queue
 from .queue_files import build_queue
@@ -113,6 +113,7 @@ def test_files_that_are_not_queues(tmp_path: Path) -> None:
 
     newer = tmp_path / "newer.sqlite3"
     connection = sqlite3.connect(newer)
+    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.close()
     assert "upgrade webhook-kit" in error_line(status("--db", str(newer)))

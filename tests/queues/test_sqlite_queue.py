@@ -43,7 +43,7 @@ from webhook_kit.queues import (
     SQLiteQueue,
     UnknownDeliveryError,
 )
-from webhook_kit.queues.sqlite_schema import migrate
+from webhook_kit.queues.sqlite_schema import APPLICATION_ID, migrate
 from webhook_kit.testing import MockReceiver
 
 START = 1_700_000_000.0
@@ -291,6 +291,7 @@ def test_handles_opening_a_new_file_at_once_migrate_it_once(path: Path) -> None:
 
 def test_a_file_from_a_newer_release_is_refused(path: Path) -> None:
     connection = raw(path)
+    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.close()
     with pytest.raises(SchemaError, match=rf"version {SCHEMA_VERSION + 1}") as info:
@@ -350,6 +351,7 @@ def test_a_path_that_cannot_hold_a_queue_raises_queue_storage_error(
 def _newer_release(tmp_path: Path) -> Path:
     path = tmp_path / "newer.sqlite3"
     connection = raw(path)
+    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.execute("CREATE TABLE jobs (added_by_a_later_release TEXT)")
     connection.close()
@@ -368,16 +370,8 @@ def _newer_release(tmp_path: Path) -> Path:
 def test_a_refused_file_is_left_exactly_as_it_was(
     tmp_path: Path, make_path: object, error: type[Exception]
 ) -> None:
-    """BUG (pinned, for the last two): a refused SQLite file is switched to WAL first.
-
-    ``SQLiteQueue`` sets ``PRAGMA journal_mode = WAL`` on connecting, before `migrate` checks
-    the file, so pointing ``--db`` at another application's database (or opening a newer
-    release's queue with an old one) raises — after permanently converting that file to WAL
-    (header bytes 18-19 go from 1 to 2; -wal and -shm files appear). WAL breaks, for instance,
-    readers on network file systems or read-only media. "Nothing half-done is left behind."
-    Suggested fix: check ``user_version`` (and, for 0, that the file has no tables but ours)
-    before the first write, then switch to WAL and migrate.
-    """
+    """Refused files are identified before the first write: no WAL switch, no -wal or -shm
+    (more shapes in ``test_sqlite_identity.py``)."""
     assert callable(make_path)
     bad: Path = make_path(tmp_path)
     before = bad.read_bytes()

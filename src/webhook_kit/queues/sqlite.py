@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..clock import Clock, SystemClock
-from ..errors import InvalidInputError, WebhookKitError
+from ..errors import InvalidInputError
 from ..events import WebhookEvent
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
 from .protocol import Claim, EndpointRecord, QueueCounts, SecretMemory, UnknownDeliveryError
 from .signals import WorkSignal
+from .sqlite_errors import QueueStorageError
 from .sqlite_schema import check_before_opening, migrate
 
 if TYPE_CHECKING:
@@ -42,10 +43,6 @@ _GROUP_COMMIT_MAX = 256
 GROUP_COMMIT_WINDOW = 0.002
 """Seconds the first outcome of a batch waits for others to share its commit (at most 256)."""
 _EVENT_CACHE_LIMIT = 16_384
-
-
-class QueueStorageError(WebhookKitError):
-    """The queue's database cannot be opened, read or written (path, permissions, corruption)."""
 
 
 class SQLiteQueue:
@@ -93,11 +90,12 @@ class SQLiteQueue:
         self._flush_scheduled = False
         self._last_prune = 0.0
         self._events: dict[str, WebhookEvent] = {}
-        # Check before the first write: a refused file must be left exactly as it was.
+        # Identify the file before the first write (the WAL switch on connecting): a refused
+        # file is left exactly as it was. `migrate` identifies it again inside its transaction.
         check_before_opening(self.path)
         try:
             with _storage_errors(self.path):
-                migrate(self._connection())
+                migrate(self._connection(), where=str(self.path))
         except BaseException:
             self.close()
             raise
@@ -108,26 +106,22 @@ class SQLiteQueue:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             with _storage_errors(self.path):
-                # Each thread has its own connection; close() may run in another thread.
-                connection = sqlite3.connect(
-                    self.path,
-                    timeout=self._busy_timeout,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-                connection.execute("PRAGMA journal_mode = WAL")
-                # NORMAL in WAL mode: a commit survives the process being killed (the OS has the
-                # write); only a power cut can lose the last ones. FULL would survive that too.
-                connection.execute("PRAGMA synchronous = NORMAL")
-                connection.execute("PRAGMA foreign_keys = ON")
-                connection.execute("PRAGMA cache_size = -32000")  # 32 MB of page cache
-                # Checkpoint (copy the WAL into the database, with an fsync) every 32 MB rather
-                # than every 4 MB: the same durability, a fraction of the fsyncs.
-                connection.execute("PRAGMA wal_autocheckpoint = 8192")
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.append(connection)
+                connection = self._connect()
+                self._adopt(connection)
+                _configure(connection)
         return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        # Each thread has its own connection; close() may run in another thread.
+        return sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+
+    def _adopt(self, connection: sqlite3.Connection) -> None:
+        """Make ``connection`` this thread's, closed by `close`."""
+        self._local.connection = connection
+        with self._connections_lock:
+            self._connections.append(connection)
 
     def close(self) -> None:
         """Close every connection this queue opened (in any thread)."""
@@ -540,6 +534,19 @@ class _transaction:
             self.connection.execute("COMMIT")
         else:
             self.connection.execute("ROLLBACK")
+
+
+def _configure(connection: sqlite3.Connection) -> None:
+    """The settings of every connection to a queue file (only once it is known to be one)."""
+    connection.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode: a commit survives the process being killed (the OS has the write);
+    # only a power cut can lose the last ones. FULL would survive that too.
+    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute("PRAGMA cache_size = -32000")  # 32 MB of page cache
+    # Checkpoint (copy the WAL into the database, with an fsync) every 32 MB rather than every
+    # 4 MB: the same durability, a fraction of the fsyncs.
+    connection.execute("PRAGMA wal_autocheckpoint = 8192")
 
 
 class _storage_errors:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import os
+import functools
 import sqlite3
 from pathlib import Path
 
-from ..errors import WebhookKitError
+from . import sqlite_identity
+from .sqlite_errors import QueueStorageError, SchemaError
+from .sqlite_identity import APPLICATION_ID, FoundSchema, SchemaObject, identify
 
-__all__ = ["SCHEMA_VERSION", "SchemaError", "check_before_opening", "migrate"]
+__all__ = [
+    "APPLICATION_ID",
+    "SCHEMA_VERSION",
+    "QueueStorageError",
+    "SchemaError",
+    "check_before_opening",
+    "expected_schemas",
+    "migrate",
+]
 
 # Each entry takes the schema from version N to N + 1; never edit a released entry, append.
 _MIGRATIONS: tuple[str, ...] = (
@@ -67,13 +77,6 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 """The schema version this release writes."""
 
 
-class SchemaError(WebhookKitError):
-    """The database was written by a newer webhook-kit (or is not a webhook-kit queue)."""
-
-
-_OUR_TABLES = frozenset({"jobs", "attempts", "dead_letters", "endpoints"})
-
-
 def check_before_opening(path: Path) -> None:
     """Refuse, without writing a byte, a file that is not a webhook-kit queue this release can
     open: another application's database, a newer schema, or not a database at all.
@@ -83,61 +86,49 @@ def check_before_opening(path: Path) -> None:
         QueueStorageError: another application's database, a file that is not a database, or
             one that cannot be read.
     """
-    from .sqlite import QueueStorageError
+    sqlite_identity.check_before_opening(path, expected_schemas())
 
-    if not path.exists() or (path.is_file() and os.path.getsize(path) == 0):
-        return  # a new queue
+
+@functools.cache
+def expected_schemas() -> dict[int, frozenset[SchemaObject]]:
+    """The exact ``sqlite_master`` entries of each schema version, as this SQLite writes them."""
+    schemas = {0: frozenset[SchemaObject]()}
+    connection = sqlite3.connect(":memory:", isolation_level=None)
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise QueueStorageError(f"the queue database {path} cannot be opened: {exc}") from exc
-    try:
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        tables = {
-            row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        }
-    except sqlite3.Error as exc:
-        raise QueueStorageError(f"{path} is not a webhook-kit queue: {exc}") from exc
+        for version, script in enumerate(_MIGRATIONS, start=1):
+            for statement in _statements(script):
+                connection.execute(statement)
+            schemas[version] = FoundSchema.read(connection).objects
     finally:
         connection.close()
-    if version > SCHEMA_VERSION:
-        raise SchemaError(
-            f"the queue {path} has schema version {version}, newer than this webhook-kit knows "
-            f"({SCHEMA_VERSION}): upgrade webhook-kit"
-        )
-    if tables - _OUR_TABLES or (version == 0 and tables):
-        raise QueueStorageError(f"{path} is a SQLite database, but not a webhook-kit queue")
+    return schemas
 
 
-def migrate(connection: sqlite3.Connection) -> int:
+def migrate(connection: sqlite3.Connection, *, where: str = "this database") -> int:
     """Bring the schema up to `SCHEMA_VERSION`; return the version found before.
 
     Runs in one ``BEGIN IMMEDIATE`` transaction, so two processes opening a new file at once
-    cannot both migrate it.
+    cannot both migrate it; the file is identified again inside it (`identify`), so nothing is
+    written to a file that is not a webhook-kit queue. A new queue gets `APPLICATION_ID`, and so
+    does a queue written before it existed.
 
     Raises:
         SchemaError: the file's schema is newer than this release knows.
+        QueueStorageError: the file is not a webhook-kit queue.
     """
     connection.execute("BEGIN IMMEDIATE")
     try:
-        found = connection.execute("PRAGMA user_version").fetchone()[0]
-        if found > SCHEMA_VERSION:
-            raise SchemaError(
-                f"this queue's schema is version {found}, newer than this webhook-kit knows "
-                f"({SCHEMA_VERSION}): upgrade webhook-kit"
-            )
+        found = identify(FoundSchema.read(connection), expected_schemas(), where)
         for version in range(found, SCHEMA_VERSION):
             for statement in _statements(_MIGRATIONS[version]):
                 connection.execute(statement)
+        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
-    return int(found)
+    return found
 
 
 def _statements(script: str) -> list[str]:
