@@ -60,7 +60,7 @@ async def test_redrive_after_an_outage(
     await fake_queue.redrive(delivery_id)
     await fake_queue.run_until_idle()
 
-    assert fake_queue.dead_letters == ()
+    assert fake_queue.dead_letters == []
     webhook_receiver.assert_delivered(id=delivery_id, times=1)
     assert [d.status for d in webhook_receiver.deliveries] == [503, 503, 503, 200]
 

@@ -164,7 +164,7 @@ def test_each_test_gets_fresh_fixtures(user_project: pytest.Pytester) -> None:
             seen_queues.append(fake_queue)
             seen_secrets.append(webhook_secret)
             assert webhook_receiver.deliveries == []
-            assert fake_queue.attempts == ()
+            assert fake_queue.attempts == []
             assert fake_queue.clock.now() == 1_700_000_000.0
             assert fake_queue.router.receivers == [webhook_receiver]
 

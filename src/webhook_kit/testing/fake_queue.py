@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..clock import VirtualClock
 from ..health import HealthPolicy
 from ..http_stacks import NetworkStack
-from ..outcomes import AttemptRecord, Outcome
+from ..outcomes import AttemptRecord, DeadLetterRecord, Outcome
 from ..queues.memory import DEFAULT_KEEP_DELIVERED, MemoryQueue
 from ..queues.protocol import Claim
 from ..worker import DEFAULT_CONCURRENCY, Worker
@@ -70,12 +68,21 @@ class FakeQueue(MemoryQueue):
         return InProcessStack(self.router)
 
     @property
-    def attempts(self) -> Sequence[AttemptRecord]:
-        """Every attempt recorded, in order: number, time, status or error, outcome.
+    def attempts(self) -> list[AttemptRecord]:
+        """Every attempt recorded, in order: number, time, status or error, outcome (a copy).
 
+        A list, as `dead_letters` and ``MockReceiver.deliveries`` are: ``== []`` works.
         Attempts of deliveries forgotten past ``keep_delivered`` are left out.
         """
-        return tuple(self._attempts.values())
+        return list(self._attempts.values())
+
+    @property
+    def dead_letters(self) -> list[DeadLetterRecord]:
+        """The dead letters, oldest first (a copy).
+
+        A list, as `attempts` and ``MockReceiver.deliveries`` are: ``== []`` works.
+        """
+        return list(super().dead_letters)
 
     def advance(self, seconds: float) -> None:
         """Move the virtual clock forward by ``seconds``."""
