@@ -331,7 +331,26 @@ def test_invalid_secret_message_does_not_contain_the_secret(secret: str) -> None
     suffix = secret.split("_", 1)[1]
     if suffix:
         assert suffix not in str(caught.value)
-    assert "#1" in str(caught.value)  # it names the position of the bad secret instead
+    assert "secret 2 of 2" in str(caught.value)  # it names the position of the bad secret instead
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("", "the secret is empty"),
+        ([""], "the secret is empty"),
+        (b"", "the secret is empty"),
+        ("whsec_", "the secret is 'whsec_' with no key after it"),
+        (["key", ""], "secret 2 of 2 is empty"),
+        (["", "key", "other"], "secret 1 of 3 is empty"),
+    ],
+)
+def test_a_single_secret_is_the_secret_and_one_of_several_is_counted_from_one(
+    secret: str | bytes | list[str], message: str
+) -> None:
+    with pytest.raises(InvalidSecretError) as caught:
+        resolve_keys(secret, True)
+    assert str(caught.value) == message
 
 
 # --- Ed25519 key checks (at the call that receives the key) -------------------------------------

@@ -336,3 +336,10 @@ def test_serialised_json_round_trips_and_encodes(payload: Any) -> None:
     text = serialise_payload(payload)
     assert json.loads(text) == payload
     text.encode("utf-8")  # every body is sent as UTF-8
+
+
+@pytest.mark.parametrize("url", ["example.com/hooks", "/relative/path", "//example.com/hooks"])
+def test_a_url_without_a_scheme_is_asked_to_be_a_full_url(url: str) -> None:
+    with pytest.raises(InvalidTargetError) as caught:
+        check_target_url(url)
+    assert str(caught.value) == "the target URL must be a full URL with http:// or https://"

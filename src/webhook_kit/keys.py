@@ -99,22 +99,23 @@ def _decode(secrets: tuple[Secret, ...], standard_webhooks: bool) -> KeySet:
     signing: list[bytes] = []
     public: list[bytes] = []
     for position, item in enumerate(secrets):
+        which = _which(position, len(secrets))
         if not isinstance(item, (str, bytes)):
             raise InvalidSecretError(
-                f"secret #{position} is {type(item).__name__}; secrets must be str or bytes"
+                f"{which} is {type(item).__name__}; secrets must be str or bytes"
             )
         if not item:
-            raise InvalidSecretError(f"secret #{position} is empty")
+            raise InvalidSecretError(f"{which} is empty")
         text = item if isinstance(item, str) else None
         if standard_webhooks and text is not None:
             if text.startswith(WHSEC_PREFIX):
-                hmac_keys.append(_decode_base64(text, WHSEC_PREFIX, position))
+                hmac_keys.append(_decode_base64(text, WHSEC_PREFIX, which))
                 continue
             if text.startswith(SIGNING_KEY_PREFIX):
-                signing.append(_decode_ed25519(text, SIGNING_KEY_PREFIX, position))
+                signing.append(_decode_ed25519(text, SIGNING_KEY_PREFIX, which))
                 continue
             if text.startswith(PUBLIC_KEY_PREFIX):
-                public.append(_decode_ed25519(text, PUBLIC_KEY_PREFIX, position))
+                public.append(_decode_ed25519(text, PUBLIC_KEY_PREFIX, which))
                 continue
         hmac_keys.append(item.encode("utf-8") if isinstance(item, str) else item)
     if signing or public:
@@ -122,32 +123,37 @@ def _decode(secrets: tuple[Secret, ...], standard_webhooks: bool) -> KeySet:
     return KeySet(tuple(hmac_keys), tuple(signing), tuple(public))
 
 
-def _decode_base64(text: str, prefix: str, position: int) -> bytes:
+def _which(position: int, count: int) -> str:
+    """How an error names a secret: "the secret" when there is one, else "secret 2 of 3"."""
+    return "the secret" if count == 1 else f"secret {position + 1} of {count}"
+
+
+def _decode_base64(text: str, prefix: str, which: str) -> bytes:
     encoded = text[len(prefix) :]
     padded = encoded + "=" * (-len(encoded) % 4)
     try:
         key = base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidSecretError(
-            f"secret #{position} starts with {prefix!r} but the rest is not valid base64"
+            f"{which} starts with {prefix!r} but the rest is not valid base64"
         ) from None
     if not key:
-        raise InvalidSecretError(f"secret #{position} is {prefix!r} with no key after it")
+        raise InvalidSecretError(f"{which} is {prefix!r} with no key after it")
     return key
 
 
-def _decode_ed25519(text: str, prefix: str, position: int) -> bytes:
-    key = _decode_base64(text, prefix, position)
+def _decode_ed25519(text: str, prefix: str, which: str) -> bytes:
+    key = _decode_base64(text, prefix, which)
     lengths = _ED25519_KEY_LENGTHS if prefix == SIGNING_KEY_PREFIX else (32,)
     if len(key) not in lengths:
         raise InvalidSecretError(
-            f"secret #{position} ({prefix}…) decodes to {len(key)} bytes; a whpk_ key has 32, "
+            f"{which} ({prefix}…) decodes to {len(key)} bytes; a whpk_ key has 32, "
             "a whsk_ key 32 (the seed) or 64 (the seed followed by its public key)"
         )
     if len(key) == 64:
         ed25519.ensure_available()
         if ed25519.public_key_of(key) != key[32:]:
             raise InvalidSecretError(
-                f"secret #{position} ({prefix}…): the public half does not match the seed"
+                f"{which} ({prefix}…): the public half does not match the seed"
             )
     return key

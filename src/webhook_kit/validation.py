@@ -69,10 +69,10 @@ def check_target_url(url: str) -> str:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise InvalidTargetError(f"the target URL does not parse: {exc}") from None
+    if not parsed.scheme:
+        raise InvalidTargetError("the target URL must be a full URL with http:// or https://")
     if parsed.scheme not in ("http", "https"):
-        raise InvalidTargetError(
-            f"the target URL must be http or https, not {parsed.scheme or 'relative'!r}"
-        )
+        raise InvalidTargetError(f"the target URL must be http or https, not {parsed.scheme!r}")
     if not parsed.host:
         raise InvalidTargetError("the target URL has no host")
     if parsed.port is not None and not 1 <= parsed.port <= 65535:

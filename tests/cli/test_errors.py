@@ -87,9 +87,13 @@ def test_data_that_is_not_json_is_a_usage_error(tmp_path: Path) -> None:
             send_args("ftp://customer.example/hooks"), "must be http or https", id="ftp-url"
         ),
         pytest.param(send_args("https:///hooks"), "has no host", id="no-host"),
-        pytest.param(send_args("customer.example/hooks"), "http or https", id="no-scheme"),
+        pytest.param(
+            send_args("customer.example/hooks"),
+            "must be a full URL with http:// or https://",
+            id="no-scheme",
+        ),
         pytest.param(send_args("http://[::1/hooks"), "does not parse", id="unparsable-url"),
-        pytest.param(send_args(secret=""), "empty", id="empty-secret"),
+        pytest.param(send_args(secret=""), "Error: the secret is empty", id="empty-secret"),
         pytest.param(
             send_args(secret="whsec_!!not base64!!", extra=("--format", "standard_webhooks")),
             "whsec_",

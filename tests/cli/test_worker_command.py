@@ -289,7 +289,7 @@ def test_an_empty_secret_is_refused_at_start(tmp_path: Path) -> None:
     assert completed.returncode != 0
     assert "Traceback" not in completed.stderr
     [line] = [line for line in completed.stderr.splitlines() if line.startswith("Error: ")]
-    assert "secret" in line
+    assert line == "Error: Invalid value for --secret: the secret is empty"
 
 
 def test_worker_reads_the_secret_from_the_environment(tmp_path: Path) -> None:

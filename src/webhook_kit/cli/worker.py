@@ -32,7 +32,7 @@ def _secrets(given: tuple[str, ...]) -> tuple[str, ...]:
     would split a repeatable option's variable at whitespace)."""
     secrets = given or tuple(filter(None, [os.environ.get("WEBHOOK_KIT_SECRET", "")]))
     if any(not secret for secret in secrets):
-        raise click.BadParameter("a secret must not be empty", param_hint="--secret")
+        raise click.BadParameter("the secret is empty", param_hint="--secret")
     return secrets
 
 
