@@ -1,15 +1,16 @@
 """Verifying inside Starlette and FastAPI: `verify_signature` and `WebhookVerifier`.
 
-This module deliberately does not use ``from __future__ import annotations``: FastAPI reads
-``WebhookVerifier.__call__``'s annotations at runtime to inject the ``Request``, and it cannot
-resolve string annotations on a callable instance.
+Starlette is imported only when it is needed (a response is built, or FastAPI asks for
+``WebhookVerifier``'s call signature), so that ``WebhookVerifier(...).verify`` in Flask, Django
+or a serverless function does not import it.
 """
 
+from __future__ import annotations
+
+import inspect
 import os
 from datetime import datetime
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from typing import TYPE_CHECKING
 
 from .errors import MissingSecretError, VerificationError, VerificationFailure
 from .keys import SecretOrSecrets
@@ -17,6 +18,10 @@ from .schemes import BoundVerify, SignatureScheme
 from .signing import SignatureFormat
 from .verification import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, VerificationSettings
 from .verified import VerifiedWebhook
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
 
 __all__ = [
     "SECRET_ENV_VAR",
@@ -116,6 +121,31 @@ async def verify_signature(
     return settings.verify(body, request.headers, now)
 
 
+class _CallSignature:
+    """``WebhookVerifier.__signature__``: what FastAPI reads to inject the ``Request``.
+
+    FastAPI cannot resolve a string annotation on a callable instance, and a real one would import
+    Starlette with this module; so the signature, with the real ``Request`` class, is built on
+    first use. Read on the class itself it is ``None``, and `inspect` describes the constructor.
+    """
+
+    _signature: inspect.Signature | None = None
+
+    def __get__(self, instance: object, owner: type | None = None) -> inspect.Signature | None:
+        if instance is None:
+            return None
+        if _CallSignature._signature is None:
+            from starlette.requests import Request
+
+            request = inspect.Parameter(
+                "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
+            )
+            _CallSignature._signature = inspect.Signature(
+                [request], return_annotation=VerifiedWebhook
+            )
+        return _CallSignature._signature
+
+
 class WebhookVerifier:
     """A verifier bound to a secret and scheme, decoded once; a FastAPI dependency as it is.
 
@@ -141,6 +171,8 @@ class WebhookVerifier:
     """
 
     __slots__ = ("_settings", "verify")
+
+    __signature__ = _CallSignature()
 
     verify: BoundVerify
     """``verify(body, headers, now=None)``: verify a body and its headers (see
@@ -183,6 +215,8 @@ async def verification_error_response(request: Request, exc: Exception) -> Respo
 
     The body is ``{"error": "<reason>"}``: enough for the sender's logs, nothing for an attacker.
     """
+    from starlette.responses import JSONResponse
+
     if not isinstance(exc, VerificationError):
         return JSONResponse({"error": "invalid_webhook"}, status_code=400)
     status = 413 if exc.reason is VerificationFailure.BODY_TOO_LARGE else 400
