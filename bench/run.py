@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import delivery_bench
 import health_bench
+import import_bench
 import memory_bench
 import postgres_bench
 import sqlite_bench
@@ -20,6 +21,7 @@ import testing_bench
 import verify_bench
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
+    "import": import_bench.main,
     "verify": verify_bench.main,
     "delivery": delivery_bench.main,
     "testing": testing_bench.main,
