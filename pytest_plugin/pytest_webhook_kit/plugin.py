@@ -93,9 +93,11 @@ def fake_queue(request: pytest.FixtureRequest) -> Iterator[FakeQueue]:
     """A queue on a virtual clock that replays hours of retries in milliseconds.
 
     ``await WebhookSubscription.register(fake_queue)`` delivers in-process to the test's
-    receivers; ``await fake_queue.run_until_idle()`` jumps the clock from one due attempt to the
+    receivers and to apps mounted with ``fake_queue.mount(url_prefix, app)``;
+    ``await fake_queue.run_until_idle()`` jumps the clock from one due attempt to the
     next. ``fake_queue.attempts``, ``.dead_letters``, ``.clock`` and ``.advance()`` are there for
-    assertions. A delivery aimed at a URL no receiver serves fails the test at teardown.
+    assertions. A delivery aimed at a URL no receiver or app serves, or an exception a mounted
+    app raised, fails the test at teardown.
     """
     from webhook_kit.testing import FakeQueue
 
@@ -103,9 +105,16 @@ def fake_queue(request: pytest.FixtureRequest) -> Iterator[FakeQueue]:
     yield queue
     for receiver in queue.router.receivers:  # those the test made itself, too
         _check_receiver(request, receiver)
+    if queue.router.app_errors and _settings(request).checks:
+        errors = "\n".join(f"  - {error}" for error in queue.router.app_errors)
+        pytest.fail(
+            f"an app mounted on fake_queue raised:\n{errors}\n"
+            "(mark the test with @pytest.mark.webhook_kit(checks=False) to allow this)",
+            pytrace=False,
+        )
     if queue.router.refused and _settings(request).checks:
         refused = "\n".join(f"  - {url}" for url in queue.router.refused)
-        known = "\n".join(f"  - {r.url}" for r in queue.router.receivers) or "  (none)"
+        known = "\n".join(f"  - {url}" for url in queue.router.known()) or "  (none)"
         pytest.fail(
             f"fake_queue refused deliveries to URLs no receiver serves:\n{refused}\n"
             f"receivers of this test:\n{known}\n"

@@ -110,6 +110,20 @@ def test_fastapi_override(user_project: pytest.Pytester) -> None:
     run_example(user_project, example).assert_outcomes(passed=count_tests(example))
 
 
+def test_own_app(user_project: pytest.Pytester) -> None:
+    example = load_example("testing_own_app")
+    run_example(user_project, example).assert_outcomes(passed=count_tests(example))
+
+
+def test_own_app_example_fails_without_its_dedup(user_project: pytest.Pytester) -> None:
+    # The example's first test is about the dedup: without it, the work is done three times.
+    example = load_example("testing_own_app")
+    dedup = "        if webhook.id not in orders.processed:  # dedup on X-Webhook-Id\n"
+    text = source(example).replace(dedup, "        if True:\n")
+    assert text != source(example)
+    run_example(user_project, example, text=text).assert_outcomes(passed=1, failed=1)
+
+
 def test_backoff(user_project: pytest.Pytester) -> None:
     example = load_example("testing_backoff")
     run_example(user_project, example).assert_outcomes(passed=count_tests(example))

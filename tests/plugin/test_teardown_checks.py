@@ -328,3 +328,52 @@ def test_every_receiver_on_fake_queue_is_checked_not_only_the_fixtures(
     result.stdout.fnmatch_lines(
         ["*http://billing.webhook-kit.test/hooks recorded 1 problem(s):", "*SIGNATURE FAILED*"]
     )
+
+
+MOUNTED_APP_RAISES = """
+import pytest
+from webhook_kit import RetryPolicy, WebhookSubscription
+
+
+async def broken(scope, receive, send):
+    raise LookupError("no such order table")
+
+
+async def deliver_to_broken_app(fake_queue):
+    fake_queue.mount("https://shop.example", broken)
+    await WebhookSubscription.register(fake_queue)
+    subscription = WebhookSubscription("https://shop.example/hooks", "s3cret").retry_policy(
+        RetryPolicy(max_attempts=2, base_delay=1, jitter=0)
+    )
+    await subscription.dispatch(fake_queue, "order.created", {"order_id": 42})
+    await fake_queue.run_until_idle()
+    assert [attempt.status for attempt in fake_queue.attempts] == [500, 500]
+
+
+@pytest.mark.anyio
+async def test_raises(fake_queue):
+    await deliver_to_broken_app(fake_queue)
+
+
+@pytest.mark.webhook_kit(checks=False)
+@pytest.mark.anyio
+async def test_raises_allowed(fake_queue):
+    await deliver_to_broken_app(fake_queue)
+"""
+
+
+def test_an_exception_in_a_mounted_app_fails_the_test_at_teardown(
+    user_project: pytest.Pytester,
+) -> None:
+    user_project.makepyfile(test_mounted=MOUNTED_APP_RAISES)
+    result = user_project.runpytest_inprocess()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*an app mounted on fake_queue raised:*",
+            "*the app mounted at https://shop.example raised LookupError: no such order table*"
+            "the sender got a 500*",
+            f"*{OPT_OUT_HINT}*",
+        ]
+    )
+    assert "s3cret" not in result.stdout.str()

@@ -11,7 +11,7 @@ from .deliveries import Delivery
 from .fake_queue import FakeQueue
 from .receiver import TEST_DOMAIN, MockReceiver
 from .respx_mount import mount_on_respx
-from .routing import ReceiverRouter, UnroutableTargetError
+from .routing import MountedApp, ReceiverRouter, UnroutableTargetError
 from .scripts import Delay, Reply, Script, Step, Then
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Delivery",
     "FakeQueue",
     "MockReceiver",
+    "MountedApp",
     "ReceiverReport",
     "ReceiverRouter",
     "Reply",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.types import ASGIApp
+
 from ..clock import VirtualClock
 from ..health import HealthPolicy
 from ..http_stacks import NetworkStack
@@ -11,7 +13,7 @@ from ..queues.protocol import Claim
 from ..worker import DEFAULT_CONCURRENCY, Worker
 from .in_process_stack import InProcessStack
 from .receiver import MockReceiver
-from .routing import ReceiverRouter
+from .routing import MountedApp, ReceiverRouter
 
 __all__ = ["FakeQueue"]
 
@@ -22,7 +24,8 @@ class FakeQueue(MemoryQueue):
     """The queue for tests: virtual time, in-process receivers, every attempt recorded.
 
     ``await WebhookSubscription.register(fake_queue)`` with no client delivers to this queue's
-    receivers in-process (no socket, no network guard) and refuses any other URL.
+    receivers and mounted apps (`mount`) in-process (no socket, no network guard) and refuses
+    any other URL.
     `run_until_idle` jumps the clock to each next due job, so a 27-hour retry schedule runs in
     milliseconds; the clock never moves during an attempt.
 
@@ -61,6 +64,36 @@ class FakeQueue(MemoryQueue):
         if not receiver.clock.is_virtual:
             receiver.clock = self.clock
         return self.router.add(receiver)
+
+    def mount(self, url_prefix: str, app: ASGIApp) -> MountedApp:
+        """Deliver every URL under ``url_prefix`` to ``app``, your own ASGI app, in-process.
+
+        The app gets the request a server would hand it: the whole path (the prefix is not
+        stripped, unlike Starlette's ``Mount``), the headers and the signed body, so its own
+        signature check and its dedup run as in production, through every retry on the virtual
+        clock. Its lifespan is not run. An exception it raises is a 500 to the sender (and fails
+        the test at teardown under the plugin); an answer slower than the subscription's
+        timeout is a timeout, in real time. The longest matching prefix wins; mounted apps come
+        before receivers.
+
+        Usage:
+
+            fake_queue.mount("https://shop.example/webhooks", app)
+            await WebhookSubscription.register(fake_queue)
+            await WebhookSubscription("https://shop.example/webhooks/orders", SECRET).dispatch(
+                fake_queue, "order.created", {"id": 1}
+            )
+            await fake_queue.run_until_idle()
+
+        Args:
+            url_prefix: ``http(s)://host[:port][/path]``, without credentials, query or
+                fragment; ``https://shop.example`` serves the whole host.
+            app: any ASGI 3 app (Starlette, FastAPI, Django's ASGI handler ...).
+
+        Raises:
+            InvalidInputError: the prefix is not such a URL, or an app is mounted there already.
+        """
+        return self.router.mount(url_prefix, app)
 
     def default_stack(self) -> NetworkStack:
         """A hook for `WebhookSubscription.register`, which calls it when given no client: the
