@@ -17,6 +17,7 @@ __all__ = [
     "check_timestamp",
     "epoch_seconds",
     "find_header",
+    "get_is_ascii_exact",
     "parse_timestamp",
     "require_header",
 ]
@@ -44,26 +45,75 @@ class HeaderMapping(Protocol):
         ...
 
 
-def find_header(headers: HeaderMapping, name: str) -> str | None:
-    """Return the value of header ``name`` (case-insensitive), or ``None`` when it is absent.
+# Mappings whose ``get(name)``, for an ASCII ``name``, matches only keys equal to it up to ASCII
+# case: a plain dict (exact), Starlette's headers (latin-1 bytes, compared as bytes) and
+# Werkzeug's WSGI-environ view (an exact environ lookup). Other mappings (Werkzeug's ``Headers``,
+# Django's ``HttpHeaders``, requests' and multidict's) fold with ``str.lower``, which maps the
+# KELVIN SIGN to ``k``; they are read by scanning their items instead.
+_ASCII_EXACT_GET = frozenset(
+    {
+        ("builtins", "dict"),
+        ("starlette.datastructures", "Headers"),
+        ("starlette.datastructures", "MutableHeaders"),
+        ("werkzeug.datastructures.headers", "EnvironHeaders"),
+    }
+)
+_exact_get_by_type: dict[type, bool] = {dict: True}
 
-    Case-insensitive mappings (Starlette, Django, Werkzeug) answer the first lookup; a plain
-    ``dict`` is tried with the lower-case name, then scanned.
+
+def get_is_ascii_exact(mapping_type: type) -> bool:
+    """Whether ``mapping_type.get(name)`` matches only keys equal to ``name`` in ASCII case.
+
+    Only then may a lookup trust the mapping's own ``get``; for anything else, `find_header`
+    scans the items, folding ASCII letters only.
+    """
+    try:
+        return _exact_get_by_type[mapping_type]
+    except KeyError:
+        exact = (mapping_type.__module__, mapping_type.__qualname__) in _ASCII_EXACT_GET
+        if len(_exact_get_by_type) < 64:
+            _exact_get_by_type[mapping_type] = exact
+        return exact
+
+
+def _ascii_lower(text: str) -> str | None:
+    # str.lower folds non-ASCII letters onto ASCII ones (U+212A KELVIN SIGN -> "k"); a header
+    # name is an ASCII token, so anything else matches nothing.
+    return text.lower() if text.isascii() else None
+
+
+def find_header(headers: HeaderMapping, name: str) -> str | None:
+    """Return the value of header ``name``, or ``None`` when it is absent.
+
+    Names match case-insensitively in ASCII only: ``"X-Webhoo\u212a-Signature"`` (KELVIN SIGN)
+    is not ``X-Webhook-Signature``, although ``str.lower`` makes them equal. A plain ``dict`` is
+    tried with the name as given, then lower-case, then scanned; Starlette's headers and
+    Werkzeug's environ view answer with their own ``get`` (ASCII already); any other mapping is
+    scanned, since its ``get`` may fold with ``str.lower``.
 
     Raises:
         VerificationError: the value is not a ``str`` (malformed header).
     """
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = headers.get(lowered)
+    mapping_type = type(headers)
+    if mapping_type is not dict and get_is_ascii_exact(mapping_type):
+        # Case-insensitive in ASCII already, and their items() may be folded (Werkzeug titles
+        # environ names): their get is the whole answer.
+        value = headers.get(name)
         if value is None:
-            for key, item in headers.items():
-                if isinstance(key, str) and key.lower() == lowered:
-                    value = item
-                    break
-            else:
-                return None
+            return None
+    else:
+        value = headers.get(name) if mapping_type is dict else None
+        if value is None:
+            lowered = name.lower()
+            if mapping_type is dict and lowered != name:
+                value = headers.get(lowered)
+            if value is None:
+                for key, item in headers.items():
+                    if isinstance(key, str) and _ascii_lower(key) == lowered:
+                        value = item
+                        break
+                else:
+                    return None
     if not isinstance(value, str):
         raise VerificationError(
             VerificationFailure.MALFORMED_HEADER, f"header {name} is not text", header=name

@@ -28,6 +28,7 @@ from .header_parsing import (
     check_timestamp,
     epoch_seconds,
     find_header,
+    get_is_ascii_exact,
     parse_timestamp,
     require_header,
 )
@@ -141,7 +142,8 @@ class SignatureScheme(abc.ABC):
     def _optional(self, headers: HeaderMapping, name: str | None) -> str | None:
         if name is None:
             return None
-        value = headers.get(name)
+        # Only a plain dict's get is trusted here (exact); find_header judges the rest.
+        value = headers.get(name) if type(headers) is dict else None
         if type(value) is not str:
             value = find_header(headers, name)
         if value is not None and len(value) > MAX_HEADER_LENGTH:
@@ -235,6 +237,9 @@ class HmacHeaderScheme(SignatureScheme):
         def verify_one_hex_key(
             body: bytes, headers: HeaderMapping, now: float | datetime | None = None
         ) -> VerifiedWebhook:
+            if type(headers) is not dict and not get_is_ascii_exact(type(headers)):
+                # A mapping whose get folds Unicode (KELVIN SIGN -> k): the general path scans.
+                return general(body, headers, now)
             try:
                 value = headers.get(signature_header)
             except AttributeError:  # not a mapping: the general path says so
@@ -275,7 +280,8 @@ class HmacHeaderScheme(SignatureScheme):
         """Verify one signature header (and its timestamp, for timestamped schemes)."""
         # The hot path: locals instead of attribute lookups, the common case checked first.
         signature_header = self.signature_header
-        value = headers.get(signature_header)
+        exact = get_is_ascii_exact(type(headers))
+        value = headers.get(signature_header) if exact else None
         if type(value) is not str or len(value) > MAX_HEADER_LENGTH or not value.isascii():
             _, value = require_header(headers, (signature_header,))
         timestamp: int | None = None
@@ -306,11 +312,11 @@ class HmacHeaderScheme(SignatureScheme):
                 raise _no_match(signature_header)
         webhook_id = event = None
         if self.id_header is not None:
-            webhook_id = headers.get(self.id_header)
+            webhook_id = headers.get(self.id_header) if exact else None
             if type(webhook_id) is not str or len(webhook_id) > MAX_HEADER_LENGTH:
                 webhook_id = self._optional(headers, self.id_header)
         if self.event_header is not None:
-            event = headers.get(self.event_header)
+            event = headers.get(self.event_header) if exact else None
             if type(event) is not str or len(event) > MAX_HEADER_LENGTH:
                 event = self._optional(headers, self.event_header)
         return _new_verified(VerifiedWebhook, (body, webhook_id, event, timestamp, self.name))
