@@ -401,16 +401,12 @@ def test_postgres_scheme_spelled_postgres(postgres_url: str) -> None:
 def test_a_sqlite_url_is_the_same_as_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     relative = "sqlite:///queue.sqlite3"
-    send(
-        "https://customer.example/hooks",
-        relative,
-        "--event",
-        "a.b",
-        "--data",
-        "{}",
-        "--secret",
-        SECRET,
-    )
+    args = ["--event", "a.b", "--data", "{}", "--secret", SECRET]
+    sent = invoke(["send", "https://customer.example/hooks", "--queue", relative, *args])
+    assert sent.exit_code == 0, sent.output
+    assert sent.stderr.splitlines() == [
+        "created a new, empty queue at queue.sqlite3 (no file was there; as given to --queue)"
+    ]
     assert (tmp_path / "queue.sqlite3").exists()
     by_db = ok(invoke(["status", "--db", "queue.sqlite3"]))
     assert by_db == ok(invoke(["status", "--queue", relative]))
@@ -472,7 +468,10 @@ def test_without_the_postgres_extra_sqlite_still_works(tmp_path: Path) -> None:
     sent = without_procrastinate(
         [*QUEUE_COMMANDS["send"], "--queue", "sqlite:///queue.sqlite3"], tmp_path
     )
-    assert (sent.returncode, sent.stderr) == (0, ""), sent.stderr
+    assert (sent.returncode, sent.stderr) == (
+        0,
+        "created a new, empty queue at queue.sqlite3 (no file was there; as given to --queue)\n",
+    ), sent.stderr
     status = without_procrastinate(["status", "--db", "queue.sqlite3"], tmp_path)
     assert (status.returncode, status.stderr) == (0, ""), status.stderr
     assert re.search(r"pending\s+1\b", status.stdout)

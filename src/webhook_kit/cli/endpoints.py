@@ -16,7 +16,7 @@ import click
 
 from .app import DEFAULT_DB, cli, person_errors
 from .display import make_console, printable, utc_iso
-from .options import db_option, open_queue
+from .options import db_option, open_queue, sqlite_target
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -35,7 +35,7 @@ _STATE_STYLES = {"healthy": "green", "paused": "yellow", "probing": "yellow", "d
 
 
 def _on_queue(db: Path, work: Callable[[SQLiteQueue], Awaitable[T]]) -> T:
-    queue = open_queue(db, create=False)
+    queue = open_queue(sqlite_target(db, click.get_current_context()), create=False)
     try:
         return asyncio.run(_call(work, queue))
     finally:

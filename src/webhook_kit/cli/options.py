@@ -48,6 +48,7 @@ __all__ = [
     "queue_options",
     "queue_target",
     "run_on_queue",
+    "sqlite_target",
 ]
 
 T = TypeVar("T")
@@ -84,9 +85,17 @@ _queue_url_option = click.option(
 
 @dataclass(frozen=True)
 class SQLiteTarget:
-    """A SQLite queue file (``--db FILE`` or ``--queue sqlite:///FILE``)."""
+    """A SQLite queue file (``--db FILE`` or ``--queue sqlite:///FILE``).
+
+    Attributes:
+        db: the file.
+        url: the ``--queue`` URL it was given as, if it was.
+        given: whether the person named it (``False``: ``--db`` at its default).
+    """
 
     db: Path
+    url: str | None = None
+    given: bool = True
 
     @property
     def label(self) -> str:
@@ -94,8 +103,16 @@ class SQLiteTarget:
         return str(self.db)
 
     @property
+    def option(self) -> str:
+        """The option the person gave the queue with: ``--queue`` or ``--db``."""
+        return "--db" if self.url is None else "--queue"
+
+    @property
     def args(self) -> str:
-        """The option another command needs to reach this queue (``""`` for the default)."""
+        """The option another command needs to reach this queue (``""`` for the default), as
+        the person gave it."""
+        if self.url is not None:
+            return f" --queue {self.url}"
         return "" if self.db == DEFAULT_DB else f" --db {self.db}"
 
 
@@ -145,7 +162,7 @@ def queue_target(url: str, ctx: click.Context | None = None) -> QueueTarget:
                 param_hint="--queue",
             )
         try:
-            return SQLiteTarget(_DB_TYPE.convert(path, None, ctx))
+            return SQLiteTarget(_DB_TYPE.convert(path, None, ctx), url=url)
         except click.BadParameter as exc:
             raise click.BadParameter(exc.message, ctx=ctx, param_hint="--queue") from None
     scheme, separator, _ = url.partition("://")
@@ -168,7 +185,7 @@ def queue_options(command: F) -> F:
         url: str | None = kwargs.pop("queue_url")
         ctx = click.get_current_context()
         if url is None:
-            kwargs["target"] = SQLiteTarget(db)
+            kwargs["target"] = sqlite_target(db, ctx)
         elif ctx.get_parameter_source("db") not in (None, ParameterSource.DEFAULT):
             raise click.UsageError("give --queue URL or --db FILE, not both", ctx=ctx)
         else:
@@ -178,15 +195,47 @@ def queue_options(command: F) -> F:
     return db_option(_queue_url_option(wrapper))  # type: ignore[return-value]
 
 
-def open_queue(db: Path, *, create: bool) -> SQLiteQueue:
-    """Open the SQLite queue at ``db``; refuse a missing file unless ``create``."""
+def sqlite_target(db: Path, ctx: click.Context) -> SQLiteTarget:
+    """The queue ``--db`` names in ``ctx``'s command (given, or at its default)."""
+    source = ctx.get_parameter_source("db")
+    return SQLiteTarget(db, given=source not in (None, ParameterSource.DEFAULT))
+
+
+def _tell(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def open_queue(
+    target: SQLiteTarget, *, create: bool, notice: Callable[[str], None] = _tell
+) -> SQLiteQueue:
+    """Open the SQLite queue of ``target``.
+
+    A missing file is refused unless ``create``; when it is created, ``notice`` (by default, a
+    line on stderr) is told so, once: a typo in a path must not pass for an empty queue.
+
+    Raises:
+        click.ClickException: no such file, and not ``create``. The message names the option
+            the queue was given with (``--db`` or ``--queue``).
+    """
     from ..queues.sqlite import SQLiteQueue
 
-    if not create and not db.exists():
+    db = target.db
+    if db.exists():
+        return SQLiteQueue(db)
+    if not create:
+        fix = f"or check {target.option}" if target.given else "or pass --db"
         raise click.ClickException(
-            f"no queue at {db}: dispatch something first (webhook-kit send …) or pass --db"
+            f"no queue at {db}: dispatch something first (webhook-kit send …) {fix}"
         )
-    return SQLiteQueue(db)
+    queue = SQLiteQueue(db)
+    notice(f"created a new, empty queue at {db} (no file was there; {_given_as(target)})")
+    return queue
+
+
+def _given_as(target: SQLiteTarget) -> str:
+    if not target.given:
+        return "the default, as --db was not given"
+    return f"as given to {target.option}"
 
 
 def postgres_queue(url: str) -> ProcrastinateQueue:
@@ -233,8 +282,10 @@ async def opened_queue(target: QueueTarget, *, create: bool) -> AsyncIterator[Co
 
     Args:
         target: the queue.
-        create: a missing SQLite file is created (else refused). A PostgreSQL database is
-            never created, and must have webhook-kit's schema (`opened_postgres`).
+        create: a missing SQLite file is created (else refused), and a line on stderr says
+            so once the work is done; if the work fails, the new file is removed again. A
+            PostgreSQL database is never created, and must have webhook-kit's schema
+            (`opened_postgres`).
 
     Raises:
         click.ClickException: no such SQLite file, a PostgreSQL database without the schema,
@@ -246,11 +297,23 @@ async def opened_queue(target: QueueTarget, *, create: bool) -> AsyncIterator[Co
         async with opened_postgres(target) as queue:
             yield queue
         return
-    sqlite_queue = open_queue(target.db, create=create)
+    notices: list[str] = []
+    sqlite_queue = open_queue(target, create=create, notice=notices.append)
     try:
         yield sqlite_queue
-    finally:
+    except BaseException:
         sqlite_queue.close()
+        if notices:  # made for a command that then failed: nothing is left half-done
+            _remove_queue_files(target.db)
+        raise
+    sqlite_queue.close()
+    for notice in notices:
+        _tell(notice)
+
+
+def _remove_queue_files(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 @contextlib.asynccontextmanager

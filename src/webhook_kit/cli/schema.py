@@ -12,8 +12,8 @@ from .options import (
     PostgresTarget,
     QueueTarget,
     has_postgres_schema,
+    open_queue,
     opened_postgres,
-    opened_queue,
     queue_target,
 )
 
@@ -42,8 +42,9 @@ async def _apply(target: QueueTarget) -> str:
     if not isinstance(target, PostgresTarget):
         from ..queues.sqlite_schema import SCHEMA_VERSION
 
-        async with opened_queue(target, create=True):
-            return f"the queue file {target.label} has the schema (version {SCHEMA_VERSION})"
+        # Making the file is what this command is for: no notice that it was made.
+        open_queue(target, create=True, notice=lambda _: None).close()
+        return f"the queue file {target.label} has the schema (version {SCHEMA_VERSION})"
     async with opened_postgres(target, require_schema=False) as queue:
         already = await has_postgres_schema(queue, target)
         await queue.apply_schema()

@@ -11,14 +11,20 @@ import asyncio
 import logging
 import os
 import signal
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from ..worker import DEFAULT_LEASE_GRACE
 from .app import cli, configure_logging, log_handler, person_errors
-from .options import PostgresTarget, QueueTarget, open_queue, opened_postgres, queue_options
+from .options import (
+    PostgresTarget,
+    QueueTarget,
+    SQLiteTarget,
+    open_queue,
+    opened_postgres,
+    queue_options,
+)
 
 if TYPE_CHECKING:
     from ..delivery import SecretResolver
@@ -104,14 +110,18 @@ def worker(
         _configure_procrastinate_logging(verbose)
         asyncio.run(_run_postgres(target, concurrency, secrets))
     else:
-        asyncio.run(_run(target.db, concurrency, secrets, lease_grace))
+        asyncio.run(_run(target, concurrency, secrets, lease_grace))
 
 
-async def _run(db: Path, concurrency: int, secrets: tuple[str, ...], lease_grace: float) -> None:
+async def _run(
+    target: SQLiteTarget, concurrency: int, secrets: tuple[str, ...], lease_grace: float
+) -> None:
     from ..subscription import WebhookSubscription
     from ..worker import Worker
 
-    queue = open_queue(db, create=True)
+    # A missing file is made, and the log says so: a worker started before anything was
+    # dispatched is normal, but a typo in --db must not pass unseen for an empty queue.
+    queue = open_queue(target, create=True, notice=logger.warning)
     await WebhookSubscription.register(queue, secrets=_resolver(secrets))
     runner = Worker(queue, concurrency=concurrency, lease_grace=lease_grace)
     loop = asyncio.get_running_loop()
@@ -125,7 +135,7 @@ async def _run(db: Path, concurrency: int, secrets: tuple[str, ...], lease_grace
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop, signum)
-    logger.info("worker started on %s (concurrency %d)", db, concurrency)
+    logger.info("worker started on %s (concurrency %d)", target.db, concurrency)
     try:
         await runner.run()
     finally:
