@@ -3,9 +3,17 @@ URLs there are masked (credentials and query dropped) while stored jobs keep the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import json
 import logging
+import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -19,6 +27,8 @@ from webhook_kit import (
     Worker,
     verify,
 )
+from webhook_kit.events import WebhookEvent
+from webhook_kit.netguard import NetworkPolicy
 from webhook_kit.queues import SQLiteQueue
 from webhook_kit.testing import MockReceiver
 
@@ -129,3 +139,251 @@ async def test_other_httpx_clients_log_lines_are_left_alone(
         await client.get(f"http://example.test/path?token={TOKEN}")
     (line,) = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     assert TOKEN in line  # not webhook-kit's request: not webhook-kit's to mask
+
+
+# --- failed deliveries to a URL with credentials and a query: nothing shows them -------------
+#
+# Each delivery goes to ``http://user-Kx7:secretpw@…?token=secretq`` and fails one way, on each
+# stack and queue. Then everything an operator or a log pipeline could see is scanned: every
+# log record of every logger at DEBUG (tracebacks included), the attempt records, the dead
+# letter, the queue's tables (all but the stored job, which keeps the real URL to deliver),
+# the SQLite file's bytes, and the CLI's ``dlq list``, ``dlq show`` and ``status``.
+
+URL_USER = "user-Kx7"
+URL_PASSWORD = "secretpw"
+URL_TOKEN = "secretq"
+URL_SECRETS = (URL_USER, URL_PASSWORD, URL_TOKEN)
+FAILURES = ["invalid-url", "refused-by-guard", "connection-refused", "status-500", "timeout"]
+ATTEMPT_SECONDS = 1.0
+
+
+def url_leaks(text: str) -> list[str]:
+    return [secret for secret in URL_SECRETS if secret in text]
+
+
+@contextlib.asynccontextmanager
+async def receivers() -> AsyncIterator[dict[str, int]]:
+    """Ports on 127.0.0.1: one that answers 500, one that never answers, one closed."""
+
+    async def answer_500(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 500 Oops\r\nContent-Length: 4\r\nConnection: close\r\n\r\noops"
+            )
+            await writer.drain()
+        writer.close()
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await reader.read()  # until the client gives up and closes
+        writer.close()
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: connections are refused
+    failing = await asyncio.start_server(answer_500, "127.0.0.1", 0)
+    silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    try:
+        yield {
+            "status-500": failing.sockets[0].getsockname()[1],
+            "timeout": silent.sockets[0].getsockname()[1],
+            "connection-refused": closed_port,
+            "refused-by-guard": failing.sockets[0].getsockname()[1],
+        }
+    finally:
+        for server in (failing, silent):
+            server.close()
+
+
+def failing_event(failure: str, ports: dict[str, int], now: float) -> WebhookEvent:
+    """The job as a queue would store it. Built past the builder, which refuses a malformed
+    URL at dispatch: a job stored by an older release may still hold one."""
+    userinfo = f"{URL_USER}:{URL_PASSWORD}@"
+    host = "[::1" if failure == "invalid-url" else f"127.0.0.1:{ports[failure]}"
+    sub = (
+        WebhookSubscription("http://127.0.0.1/hook", SECRET)
+        .allow_private_targets(True)
+        .timeout(ATTEMPT_SECONDS, connect=ATTEMPT_SECONDS)
+        .retry_policy(RetryPolicy(max_attempts=2, base_delay=0.05, jitter=0))
+    )
+    event = sub.build_event("order.created", {"n": 1}, now=now)
+    return dataclasses.replace(
+        event,
+        target_url=f"http://{userinfo}{host}/hook?token={URL_TOKEN}",
+        network=NetworkPolicy() if failure == "refused-by-guard" else event.network,
+    )
+
+
+def rendered(record: logging.LogRecord) -> str:
+    """A record as a handler prints it (traceback included) and as structured fields."""
+    return (
+        logging.Formatter("%(name)s %(levelname)s %(message)s").format(record)
+        + " "
+        + (everything_in(record))
+    )
+
+
+def cli_output(args: list[str]) -> str:
+    import importlib
+    import pkgutil
+
+    from click.testing import CliRunner
+
+    import webhook_kit.cli
+    from webhook_kit.cli import app
+
+    for module in pkgutil.iter_modules(webhook_kit.cli.__path__):
+        importlib.import_module(f"webhook_kit.cli.{module.name}")
+    result = CliRunner().invoke(app.cli, args, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def stored_outside_the_job(path: Path) -> list[str]:
+    """Every value of a SQLite queue file, but the job's own URL and event."""
+    import sqlite3
+
+    values: list[str] = []
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tables = [
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        for table in tables:
+            cursor = db.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (the file's own names)
+            names = [column[0] for column in cursor.description]
+            for row in cursor:
+                values += [
+                    str(value)
+                    for name, value in zip(names, row, strict=True)
+                    if (table, name) not in {("jobs", "target_url"), ("jobs", "event_json")}
+                ]
+    return values
+
+
+def secrets_outside_the_url(data: bytes, url: str) -> list[str]:
+    """The secrets found in ``data`` anywhere but inside a copy of the stored URL."""
+    whole = url.encode()
+    inside = bytearray(len(data))
+    start = data.find(whole)
+    while start >= 0:
+        inside[start : start + len(whole)] = b"\x01" * len(whole)
+        start = data.find(whole, start + 1)
+    found = []
+    for secret in URL_SECRETS:
+        at = data.find(secret.encode())
+        while at >= 0:
+            if not inside[at]:
+                found.append(secret)
+                break
+            at = data.find(secret.encode(), at + 1)
+    return found
+
+
+async def postgres_rows(url: str) -> list[str]:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(url) as connection:
+        rows: list[str] = []
+        for table in ("webhook_kit_attempts", "webhook_kit_dead_letters"):
+            query = f"SELECT row_to_json(t)::text FROM {table} t"  # noqa: S608 (names above)
+            cursor = await connection.execute(query)
+            rows += [row[0] for row in await cursor.fetchall()]
+        return rows
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+@pytest.mark.parametrize("stack_name", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("queue_kind", ["memory", "sqlite", "postgres"])
+async def test_failed_deliveries_show_no_url_credentials_or_query(
+    failure: str,
+    stack_name: str,
+    queue_kind: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
+) -> None:
+    from webhook_kit.http_stacks.aiohttp_stack import AiohttpStack
+    from webhook_kit.http_stacks.httpx_stack import HttpxStack
+
+    caplog.set_level(logging.DEBUG)
+    db = tmp_path / "q.sqlite3"
+    postgres = request.getfixturevalue("postgres_url") if queue_kind == "postgres" else ""
+    queue: Any
+    if queue_kind == "memory":
+        queue = MemoryQueue(clock=VirtualClock())
+    elif queue_kind == "sqlite":
+        queue = SQLiteQueue(db, clock=VirtualClock())
+    else:
+        from webhook_kit.queues.procrastinate import ProcrastinateQueue
+
+        queue = ProcrastinateQueue(postgres)
+        await queue.open()
+    stack = HttpxStack() if stack_name == "httpx" else AiohttpStack()
+    try:
+        async with receivers() as ports:
+            event = failing_event(failure, ports, queue.clock.now())
+            await WebhookSubscription.register(queue, stack=stack, secrets=lambda _: SECRET)
+            await queue.enqueue(event)
+            if queue_kind == "postgres":
+                with anyio.fail_after(60):
+                    while not await queue.list_dead_letters():
+                        await queue.run_worker(wait=False, poll_interval=0.05)
+            else:
+                with anyio.fail_after(60):
+                    await Worker(queue).run_until_idle()
+            (dead,) = await queue.list_dead_letters()
+            history = await queue.history(event.id)
+    finally:
+        await stack.aclose()
+
+    assert dead.event.target_url == event.target_url  # the job keeps the URL to deliver
+    assert history
+    assert all(record.outcome != "delivered" for record in history)
+    shown = [
+        repr(dead),
+        dead.reason,
+        str(dead.last_error),
+        *(repr(record) for record in history),
+        *(str(record.error) for record in history),
+        *(rendered(record) for record in caplog.records),
+    ]
+    if queue_kind == "postgres":
+        shown += await postgres_rows(postgres)
+        base = ["--queue", postgres]
+        # procrastinate's own lines still name the job, its URL masked.
+        started = [r.getMessage() for r in caplog.records if r.name.startswith("procrastinate")]
+        assert any("Starting job" in line and "/hook?…" in line for line in started), started
+    else:
+        base = ["--db", str(db)]
+    if queue_kind == "sqlite":
+        queue.close()
+        shown += stored_outside_the_job(db)
+        for file in sorted(tmp_path.iterdir()):  # noqa: ASYNC240 (a test's own small files)
+            data = file.read_bytes()
+            assert secrets_outside_the_url(data, event.target_url) == [], file
+    if queue_kind != "memory":
+        # In a thread: the commands run their own event loop.
+        commands = [["dlq", "list", *base], ["dlq", "show", event.id, *base]]
+        commands += [["status", *base]] if queue_kind == "sqlite" else []
+        for command in commands:
+            shown.append(await anyio.to_thread.run_sync(cli_output, command))
+    if queue_kind == "postgres":
+        await queue.close()
+    assert caplog.records, "the attempts were logged"
+    for text in shown:
+        assert url_leaks(text) == [], text
+
+
+def test_procrastinate_job_text_is_masked_in_json_and_in_its_repr() -> None:
+    from webhook_kit.queues.procrastinate_logs import masked_job_text
+
+    url = f"https://{URL_USER}:{URL_PASSWORD}@example.com/hook?token={URL_TOKEN}"
+    stored = json.dumps({"id": "d1", "target_url": url, "body": "{}"})
+    call = f"webhook_kit.deliver[7](delivery_id='d1', event={stored!r})"
+    for text in (stored, call, repr(call)):
+        masked = masked_job_text(text)
+        assert url_leaks(masked) == [], masked
+        assert "example.com/hook?…" in masked
+    assert json.loads(masked_job_text(stored))["target_url"] == "https://example.com/hook?…"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from contextvars import Token
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ from .outcomes import (
 )
 from .retry import parse_retry_after
 from .signing import FORMAT_SCHEMES
+from .url_masking import scrubbed
 from .wire import HEADER_EVENT, HEADER_ID, HEADER_SIGNATURE, USER_AGENT
 
 if TYPE_CHECKING:
@@ -217,20 +219,26 @@ class DeliveryHandler:
                     _attempt_budget.reset(budget)
         except TargetRefusedError as exc:
             error_type = type(exc).__name__
-            error = str(exc)
-            outcome: Outcome = DeadLetter(str(exc), unsent=True)
+            error = _shown(exc, event)
+            outcome: Outcome = DeadLetter(error, unsent=True)
         except TransportError as exc:
             error_type = exc.kind.value
-            error = f"{exc.kind.value}: {exc}"
+            error = f"{exc.kind.value}: {_shown(exc, event)}"
             outcome = RetryAt(clock.now() + retry_delay(event, claim.attempt, None, clock.now()))
         except (InvalidSecretError, MissingDependencyError) as exc:
             error_type = type(exc).__name__
-            error = str(exc)
-            outcome = DeadLetter(str(exc), unsent=True)
+            error = _shown(exc, event)
+            outcome = DeadLetter(error, unsent=True)
         except Exception as exc:  # a fault below us must not lose the delivery: retry it
-            logger.exception("webhook %s attempt %d failed unexpectedly", event.id, claim.attempt)
+            # The traceback as text, scrubbed: a library's message may quote the URL.
+            logger.error(
+                "webhook %s attempt %d failed unexpectedly\n%s",
+                event.id,
+                claim.attempt,
+                scrubbed("".join(traceback.format_exception(exc)).rstrip(), event.target_url),
+            )
             error_type = type(exc).__name__
-            error = f"{error_type}: {exc}"
+            error = f"{error_type}: {_shown(exc, event)}"
             outcome = RetryAt(clock.now() + retry_delay(event, claim.attempt, None, clock.now()))
         else:
             status = response.status
@@ -267,6 +275,12 @@ class DeliveryHandler:
             last = f"status {status}" if status is not None else (error or "no response")
             return DeadLetter(f"gave up after {attempt} attempts; the last: {last}")
         return outcome
+
+
+def _shown(exc: BaseException, event: WebhookEvent) -> str:
+    """An exception's text as an attempt record, a dead letter or a log may show it: without
+    the target URL's credentials, query or fragment, whoever wrote the text."""
+    return scrubbed(str(exc), event.target_url)
 
 
 def _open_budget(event: WebhookEvent) -> Token[AttemptBudget | None]:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from .errors import InvalidInputError
 from .outcomes import AttemptRecord, DeadLetter, Delivered, Outcome
+from .url_masking import masked_parts
 
 __all__ = [
     "Admission",
@@ -36,8 +36,9 @@ __all__ = [
 
 def endpoint_of(url: str) -> str:
     """The endpoint a URL belongs to: scheme, host, port and path, without the query."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}{parts.path or '/'}"
+    parts = masked_parts(url)  # a key shown in tables: never the credentials
+    where = f"{parts.host.lower()}{parts.path or '/'}"
+    return f"{parts.scheme}://{where}" if parts.scheme is not None else where
 
 
 class EndpointState(str, enum.Enum):

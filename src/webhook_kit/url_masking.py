@@ -16,9 +16,10 @@ dropped. It never raises: a URL no parser accepts is masked all the same.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 from urllib.parse import unquote
 
-__all__ = ["masked_url", "scrubbed"]
+__all__ = ["MaskedParts", "masked_parts", "masked_url", "scrubbed"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 # Schemes whose URLs WHATWG reads with an authority even without "//" (and with backslashes).
@@ -33,6 +34,27 @@ _QUERY_MARK = "?…"
 _MIN_SCRUBBED_LENGTH = 3
 
 
+class MaskedParts(NamedTuple):
+    """The parts of a URL that may be shown (see `masked_parts`)."""
+
+    scheme: str | None
+    """Lower-cased; ``None`` where what looks like a scheme may be a user name."""
+    host: str
+    """Host and port as written, credentials dropped."""
+    path: str
+    """The path as written (may be empty)."""
+    has_query: bool
+    """Whether the URL has a non-empty query string."""
+
+
+def masked_parts(url: str) -> MaskedParts:
+    """The scheme, host (and port) and path of ``url``; never its credentials, query or
+    fragment. Never raises."""
+    scheme, rest = _split_scheme(url.translate(_REMOVED).strip(_LEADING_OR_TRAILING))
+    authority, path, query = _split_rest(rest)
+    return MaskedParts(scheme, authority.rpartition("@")[2], path, bool(query))
+
+
 def masked_url(url: str) -> str:
     """The URL without credentials, query string or fragment, for logs, messages and reprs.
 
@@ -40,11 +62,10 @@ def masked_url(url: str) -> str:
     one WHATWG reads an authority for (``http``, ``https`` …); otherwise it might be a user
     name (``user:pw@host``).
     """
-    scheme, rest = _split_scheme(url.translate(_REMOVED).strip(_LEADING_OR_TRAILING))
-    authority, path, query = _split_rest(rest)
-    host = authority.rpartition("@")[2]
-    shown = f"{scheme}://{host}{path}" if scheme is not None else f"{host}{path}"
-    return shown + (_QUERY_MARK if query else "")
+    parts = masked_parts(url)
+    where = f"{parts.host}{parts.path}"
+    shown = f"{parts.scheme}://{where}" if parts.scheme is not None else where
+    return shown + (_QUERY_MARK if parts.has_query else "")
 
 
 def scrubbed(text: str, url: str) -> str:

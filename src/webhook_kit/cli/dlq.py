@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import click
 
@@ -97,7 +96,9 @@ async def _find(queue: CommandQueue, given: str, target: QueueTarget) -> DeadLet
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).netloc.rpartition("@")[2]
+    from ..url_masking import masked_parts
+
+    return masked_parts(url).host
 
 
 @cli.group()

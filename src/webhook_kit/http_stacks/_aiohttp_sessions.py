@@ -19,13 +19,14 @@ import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from ..errors import InvalidInputError
 from ..netguard import NetworkPolicy, allowed_addresses, check_address
+from ..url_masking import scrubbed
 from . import HttpResponse, Timeouts, TransportError, TransportErrorKind
 from ._shared import (
     attempt_timed_out,
     check_response_cap,
     lower_case_headers,
+    not_a_url,
     response_too_large,
 )
 
@@ -143,10 +144,11 @@ class AiohttpSessions:
                     response.close()
                     raise
                 response.release()
-        except aiohttp.InvalidURL as exc:
-            raise InvalidInputError(f"not an http(s) URL: {exc}") from exc
+        except aiohttp.InvalidURL:
+            # aiohttp's text is the whole URL, credentials and query included.
+            raise not_a_url(url) from None
         except aiohttp.ClientError as exc:
-            raise _transport_error(exc) from exc
+            raise _transport_error(exc, url) from exc
         except (TimeoutError, asyncio.TimeoutError):
             raise attempt_timed_out(timeouts.total) from None
         except OSError as exc:
@@ -155,7 +157,7 @@ class AiohttpSessions:
                 if isinstance(exc, ConnectionError)
                 else TransportErrorKind.CONNECT
             )
-            raise TransportError(kind, str(exc) or type(exc).__name__) from exc
+            raise TransportError(kind, scrubbed(str(exc), url) or type(exc).__name__) from exc
         return HttpResponse(
             status=response.status,
             headers=lower_case_headers(response.headers.items()),
@@ -210,10 +212,10 @@ def _checked_target(url: str, policy: NetworkPolicy) -> URL:
         # plain URL(url) would decode escapes such as %2F in the query and change a signed URL.
         target = URL(str(httpx.URL(url)), encoded=True)
     except (TypeError, ValueError, httpx.InvalidURL) as exc:
-        raise InvalidInputError(f"not an http(s) URL: {url!r} ({exc})") from None
+        raise not_a_url(url, str(exc)) from None
     host = target.raw_host
     if target.scheme not in ("http", "https") or not host:
-        raise InvalidInputError(f"not an http(s) URL: {url!r}")
+        raise not_a_url(url)
     # aiohttp connects without resolving when the host merely *looks* numeric ("127.1" and
     # "0177.0.0.1" included, which the socket layer maps onto 127.0.0.1), so everything that
     # looks like an address must be one that ipaddress reads and the policy allows.
@@ -243,7 +245,7 @@ async def _read_capped(response: aiohttp.ClientResponse, max_response_bytes: int
         chunks.append(chunk)
 
 
-def _transport_error(exc: aiohttp.ClientError) -> TransportError:
+def _transport_error(exc: aiohttp.ClientError, url: str) -> TransportError:
     if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
         kind = TransportErrorKind.TLS
     elif isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -257,5 +259,6 @@ def _transport_error(exc: aiohttp.ClientError) -> TransportError:
         kind = TransportErrorKind.CONNECTION_LOST
     else:
         kind = TransportErrorKind.PROTOCOL
-    detail = str(exc) or type(exc).__name__
+    # Some of aiohttp's texts quote the request's URL ("Connection timeout to host <url>").
+    detail = scrubbed(str(exc), url) or type(exc).__name__
     return TransportError(kind, detail)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ..errors import InvalidInputError
+from ..url_masking import masked_url, scrubbed
 from . import TransportError, TransportErrorKind
 
 
@@ -49,4 +50,13 @@ def attempt_timed_out(total: float) -> TransportError:
     """The error for an attempt that ran out of its total time."""
     return TransportError(
         TransportErrorKind.TIMEOUT, f"the attempt did not complete within {total:g}s"
+    )
+
+
+def not_a_url(url: str, reason: str = "") -> InvalidInputError:
+    """The error for a URL a stack cannot send to: masked, as the library's own text is not
+    (aiohttp's is the whole URL; httpx's may quote a piece of the authority)."""
+    detail = scrubbed(reason, url)
+    return InvalidInputError(
+        f"not an http(s) URL: {masked_url(url)}" + (f" ({detail})" if detail else "")
     )

@@ -31,8 +31,8 @@ import httpx
 from anyio.lowlevel import checkpoint
 
 from ..errors import InvalidInputError
-from ..events import masked_url
 from ..netguard import NetworkPolicy
+from ..url_masking import masked_url, scrubbed
 from . import (
     DEFAULT_MAX_RESPONSE_BYTES,
     HttpResponse,
@@ -44,6 +44,7 @@ from ._shared import (
     attempt_timed_out,
     check_response_cap,
     lower_case_headers,
+    not_a_url,
     response_too_large,
 )
 from .httpx_guard import GuardedTransport, NameResolutionError
@@ -153,9 +154,9 @@ class HttpxStack:
         except TimeoutError:
             raise attempt_timed_out(timeouts.total) from None
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise InvalidInputError(f"not an http(s) URL: {exc}") from exc
+            raise not_a_url(url, str(exc)) from None
         except httpx.TransportError as exc:
-            raise _transport_error(exc) from exc
+            raise _transport_error(exc, url) from exc
         finally:
             _sending_webhook.reset(sending)
         return HttpResponse(
@@ -225,7 +226,7 @@ async def _read_capped(response: httpx.Response, max_response_bytes: int) -> byt
 _CONNECTION_LOST_MESSAGES = ("server disconnected", "peer closed connection")
 
 
-def _transport_error(exc: httpx.TransportError) -> TransportError:
+def _transport_error(exc: httpx.TransportError, url: str) -> TransportError:
     if isinstance(exc, httpx.TimeoutException):
         kind = TransportErrorKind.TIMEOUT
     elif isinstance(exc, httpx.ConnectError):
@@ -241,7 +242,7 @@ def _transport_error(exc: httpx.TransportError) -> TransportError:
         kind = TransportErrorKind.CONNECTION_LOST
     else:
         kind = TransportErrorKind.PROTOCOL
-    detail = str(exc) or type(exc).__name__
+    detail = scrubbed(str(exc), url) or type(exc).__name__
     return TransportError(kind, detail)
 
 

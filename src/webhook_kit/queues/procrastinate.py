@@ -34,6 +34,8 @@ from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError, MissingDependencyError, WebhookKitError
 from ..events import WebhookEvent
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, RetryAt
+from .procrastinate_logs import install as _mask_procrastinate_logs
+from .procrastinate_logs import install_on_worker as _mask_worker_logs
 from .protocol import Claim, EndpointRecord, QueueCounts, SecretMemory, UnknownDeliveryError
 
 try:
@@ -61,6 +63,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("webhook_kit.queues.procrastinate")
+
+# procrastinate's records quote each job's arguments, and so the stored target URL.
+_mask_procrastinate_logs()
 
 TASK_NAME = "webhook_kit.deliver"
 """The procrastinate task every delivery runs as."""
@@ -469,6 +474,7 @@ class ProcrastinateQueue:
         options: dict[str, Any] = {}
         if shutdown_timeout is not None:
             options["shutdown_graceful_timeout"] = shutdown_timeout
+        _mask_worker_logs(name)
         sweeper = asyncio.create_task(self._sweep(stalled_after, sweep_interval))
         try:
             with self._database_errors():
