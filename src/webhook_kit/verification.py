@@ -43,18 +43,21 @@ def _check_max_body(max_body_bytes: int) -> int:
 
 
 def _checked_body(body: bytes, max_body_bytes: int) -> bytes:
-    if type(body) is not bytes:
-        if not isinstance(body, (bytes, bytearray, memoryview)):
-            raise InvalidInputError(
-                f"body must be the raw request body as bytes, not {type(body).__name__}"
-            )
-        body = bytes(body)
-    if len(body) > max_body_bytes:
+    if isinstance(body, (bytes, bytearray)):
+        size = len(body)
+    elif isinstance(body, memoryview):
+        size = body.nbytes  # len() counts items, not bytes, for a typed view
+    else:
+        raise InvalidInputError(
+            f"body must be the raw request body as bytes, not {type(body).__name__}"
+        )
+    # Measured before any copy: an oversized bytearray or memoryview is never duplicated.
+    if size > max_body_bytes:
         raise VerificationError(
             VerificationFailure.BODY_TOO_LARGE,
-            f"the body has {len(body)} bytes; at most {max_body_bytes} are verified",
+            f"the body has {size} bytes; at most {max_body_bytes} are verified",
         )
-    return body
+    return body if type(body) is bytes else bytes(body)
 
 
 def _not_a_mapping(headers: object) -> InvalidInputError | None:
