@@ -343,3 +343,66 @@ def test_a_url_without_a_scheme_is_asked_to_be_a_full_url(url: str) -> None:
     with pytest.raises(InvalidTargetError) as caught:
         check_target_url(url)
     assert str(caught.value) == "the target URL must be a full URL with http:// or https://"
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5)
+)
+_ANY_KEYS = st.text(max_size=3) | st.integers(-3, 3) | st.booleans() | st.none() | st.floats(-2, 2)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    assert len(keys) == len(set(keys)), f"a body with duplicate keys: {keys}"
+    return dict(pairs)
+
+
+@given(
+    payload=st.recursive(
+        _SCALARS,
+        lambda children: (
+            st.lists(children, max_size=3) | st.dictionaries(_ANY_KEYS, children, max_size=4)
+        ),
+        max_leaves=12,
+    )
+)
+def test_no_body_has_duplicate_keys(payload: Any) -> None:
+    # Whatever keys a payload has, a body either reads back as the payload itself (every key a
+    # string, none repeated) or is refused.
+    if _has_a_key_that_is_not_a_string(payload):
+        with pytest.raises(InvalidPayloadError, match="keys must be strings"):
+            serialise_payload(payload)
+        return
+    text = serialise_payload(payload)
+    assert json.loads(text, object_pairs_hook=_no_duplicate_keys) == payload
+
+
+def _has_a_key_that_is_not_a_string(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(
+            not isinstance(key, str) or _has_a_key_that_is_not_a_string(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return any(_has_a_key_that_is_not_a_string(item) for item in value)
+    return False
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{1: "a", "1": "b"}, {True: 1}, {None: 1}, {1.5: 1}, {"a": [{"b": {0: 1}}]}, [[{2: 3}]]],
+    ids=["int-and-str", "bool", "none", "float", "nested", "in-lists"],
+)
+def test_refuses_keys_that_are_not_strings(payload: Any) -> None:
+    with pytest.raises(InvalidPayloadError, match="keys must be strings"):
+        serialise_payload(payload)
+
+
+def test_a_cap_counts_utf8_bytes_and_names_both_sizes() -> None:
+    assert serialise_payload(["€"], max_bytes=7) == '["€"]'  # 3 + 4 bytes
+    with pytest.raises(InvalidPayloadError, match=r"is 7 bytes as JSON, over the cap of 6 bytes"):
+        serialise_payload(["€"], max_bytes=6)

@@ -23,6 +23,7 @@ from .validation import (
     check_timeout,
     serialise_payload,
 )
+from .verification import DEFAULT_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     import httpx
@@ -45,6 +46,7 @@ class _Settings:
     timeout: float = _DEFAULT_TIMEOUT
     connect_timeout: float = _DEFAULT_CONNECT_TIMEOUT
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
+    max_payload_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
 def _check_can_sign(signature_format: SignatureFormat, secret: SecretOrSecrets) -> None:
@@ -183,16 +185,31 @@ class WebhookSubscription:
             )
         return self._with(network=NetworkPolicy.from_networks(allowed))
 
+    def max_payload_bytes(self, limit: int) -> WebhookSubscription:
+        """Refuse at dispatch a payload whose JSON body is over ``limit`` bytes.
+
+        The default is `DEFAULT_MAX_BODY_BYTES` (5 MiB), the body limit of `verify` and
+        `verify_signature`, so a receiver on their defaults can verify whatever is sent. Raise
+        it only together with your receivers' limit.
+
+        Raises:
+            InvalidInputError: not a positive int.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInputError(f"max_payload_bytes must be a positive int, not {limit!r}")
+        return self._with(max_payload_bytes=limit)
+
     def build_event(self, event: str, payload: Any, *, now: float) -> WebhookEvent:
         """Validate and serialise one delivery; body-only formats are signed here, once.
 
         Raises:
             InvalidInputError: an empty or unprintable event name.
-            InvalidPayloadError: a payload that is not JSON-serialisable.
+            InvalidPayloadError: a payload that is not JSON-serialisable, has a key that is
+                not a string, or is over `max_payload_bytes`.
         """
         settings = self._settings
         check_event_name(event)
-        body = serialise_payload(payload)
+        body = serialise_payload(payload, max_bytes=settings.max_payload_bytes)
         delivery_id = new_delivery_id()
         scheme = FORMAT_SCHEMES[settings.signature_format]
         signature = None
@@ -231,7 +248,8 @@ class WebhookSubscription:
         Args:
             queue: the queue to store the delivery in.
             event: the event name, e.g. ``"order.created"``.
-            payload: anything JSON-serialisable.
+            payload: anything JSON-serialisable, with string keys, at most
+                `max_payload_bytes` as JSON (default 5 MiB).
             connection: an open psycopg ``AsyncConnection`` whose transaction the delivery
                 joins: stored if and only if it commits (`ProcrastinateQueue`; other queues
                 raise ``TypeError``).
@@ -241,7 +259,8 @@ class WebhookSubscription:
 
         Raises:
             InvalidInputError: an empty, overlong or unprintable event name.
-            InvalidPayloadError: a payload that is not JSON-serialisable.
+            InvalidPayloadError: a payload that is not JSON-serialisable, has a key that is
+                not a string (at any depth), or is over `max_payload_bytes`; nothing is stored.
             TypeError: ``connection=`` given to a queue that cannot enqueue in a transaction.
         """
         enqueue_in_transaction = None

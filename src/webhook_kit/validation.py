@@ -144,16 +144,71 @@ def check_status_codes(codes: Iterable[int]) -> frozenset[int]:
     return frozenset(checked)
 
 
-def serialise_payload(payload: Any) -> str:
+def serialise_payload(payload: Any, *, max_bytes: int | None = None) -> str:
     """Serialise ``payload`` to compact JSON text, once.
+
+    Args:
+        payload: anything JSON can hold, with string keys only.
+        max_bytes: the most UTF-8 bytes the body may have (``None``: no cap).
 
     Raises:
         InvalidPayloadError: not JSON-serialisable (sets, bytes, objects, NaN or infinity,
-            non-string keys, cycles).
+            cycles), a key that is not a string at any depth (``json`` would turn ``1`` and
+            ``"1"`` both into ``"1"``: one body, two equal keys), or a body over ``max_bytes``.
     """
     try:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        text.encode("utf-8")  # lone surrogates serialise, but cannot be sent
+        size = len(text.encode("utf-8"))  # lone surrogates serialise, but cannot be sent
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidPayloadError(f"the payload is not JSON-serialisable: {exc}") from None
+    # Only after json.dumps: it has refused cycles, so the walk ends.
+    if isinstance(payload, _CONTAINERS) and _has_non_string_key(payload):
+        key, where = _first_non_string_key(payload, "payload")
+        shown = repr(key)
+        if len(shown) > 40:
+            shown = shown[:37] + "..."
+        raise InvalidPayloadError(
+            f"payload keys must be strings: {where} has the key {shown} "
+            f"({type(key).__name__}), which JSON would turn into a string"
+        )
+    if max_bytes is not None and size > max_bytes:
+        raise InvalidPayloadError(
+            f"the payload is {size} bytes as JSON, over the cap of {max_bytes} bytes "
+            "(WebhookSubscription.max_payload_bytes)"
+        )
     return text
+
+
+_CONTAINERS = (dict, list, tuple)  # what json.dumps writes as objects and arrays
+
+
+def _has_non_string_key(payload: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> bool:
+    # One loop over the containers only, without recursion: it runs on every dispatch.
+    pending: list[Any] = [payload]
+    pop, push, containers = pending.pop, pending.append, _CONTAINERS
+    while pending:
+        item = pop()
+        if isinstance(item, dict):
+            for key in item:
+                if type(key) is not str and not isinstance(key, str):
+                    return True
+            item = item.values()
+        for value in item:
+            if isinstance(value, containers):
+                push(value)
+    return False
+
+
+def _first_non_string_key(value: Any, where: str) -> tuple[Any, str]:
+    """The first key that is not a string under ``value``, and where it is (for the message)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return key, where
+            if isinstance(item, _CONTAINERS) and _has_non_string_key(item):
+                return _first_non_string_key(item, f"{where}[{key!r}]")
+    else:
+        for index, item in enumerate(value):
+            if isinstance(item, _CONTAINERS) and _has_non_string_key(item):
+                return _first_non_string_key(item, f"{where}[{index}]")
+    return None, where  # pragma: no cover  (only called once one was found)

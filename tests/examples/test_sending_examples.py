@@ -662,6 +662,29 @@ async def test_each_attempt_is_logged_with_structured_fields(
     }
 
 
+# -- sending_payload_limits -----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_payload_limits_example() -> None:
+    example = load_example("sending_payload_limits")
+    queue = MemoryQueue(clock=VirtualClock(0))
+    large = {"rows": "x" * (6 * 1024 * 1024)}  # over the default 5 MiB, under the export cap
+    default = WebhookSubscription(URL, SECRET)
+    assert await example.dispatch_or_log(default, queue, "export.ready", large) is None
+    assert await example.dispatch_or_log(default, queue, "stock.changed", {7: 1}) is None
+    assert (await queue.counts()).pending == 0
+    export = example.export_subscription(URL, SECRET)
+    event = export.build_event("export.ready", large, now=0)
+    assert event.signature is not None
+    headers = {HEADER_SIGNATURE: event.signature}
+    verify(event.body_bytes, headers, SECRET, max_body_bytes=example.EXPORT_LIMIT)
+    delivery_id = await example.send_stock_levels(default, queue, {7: 1, 8: 0})
+    [claim] = await queue.claim(1, lease_grace=5)
+    assert claim.event.id == delivery_id
+    assert json.loads(claim.event.body) == {"levels": {"7": 1, "8": 0}}
+
+
 # -- sending_private_targets: the network guard, on real sockets ----------------------------
 
 
