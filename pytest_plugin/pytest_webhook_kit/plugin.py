@@ -7,6 +7,7 @@ webhook-kit only when a fixture is used, so it costs nothing to test runs that d
 
 from __future__ import annotations
 
+import inspect
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,6 +69,40 @@ def _settings(request: pytest.FixtureRequest) -> _Settings:
     if request.config.getoption("--webhook-kit-no-checks"):
         options["checks"] = False
     return _Settings(**options)
+
+
+_FIXTURES = frozenset(
+    {"fake_queue", "webhook_receiver", "webhook_receiver_server", "webhook_secret"}
+)
+
+
+@pytest.hookimpl  # after the async plugins' own (tryfirst) hooks, before pytest's (trylast)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
+    """An async test that uses our fixtures and that no async plugin ran: name the fix.
+
+    pytest's own message lists plugins to install; a user of webhook-kit[test] has anyio's
+    installed already, and needs only its marker. Async plugins that take a test replace its
+    function with a sync wrapper or run it in a hook of their own before this one, so an async
+    function still here is one that no plugin will run.
+    """
+    test = pyfuncitem.obj
+    if not (inspect.iscoroutinefunction(test) or inspect.isasyncgenfunction(test)):
+        return
+    used = sorted(_FIXTURES.intersection(pyfuncitem.fixturenames))
+    if not used:
+        return  # not ours to explain: pytest's own message follows
+    pytest.fail(
+        f"{pyfuncitem.name} is an async test that uses {', '.join(used)},\n"
+        "and no async plugin ran it. webhook-kit[test] installs anyio's pytest plugin:\n"
+        "mark the test for it, at the top of the module\n"
+        "    pytestmark = pytest.mark.anyio\n"
+        "(or @pytest.mark.anyio on the test), and name asyncio in conftest.py:\n"
+        "    @pytest.fixture\n"
+        "    def anyio_backend():\n"
+        '        return "asyncio"\n'
+        "With pytest-asyncio instead: @pytest.mark.asyncio, or asyncio_mode = auto.",
+        pytrace=False,
+    )
 
 
 _CHECKED = pytest.StashKey[set[int]]()

@@ -104,6 +104,19 @@ def test_first_test(user_project: pytest.Pytester) -> None:
     run_example(user_project, example).assert_outcomes(passed=count_tests(example))
 
 
+def test_without_the_marker_the_first_test_fails_as_the_page_shows(
+    user_project: pytest.Pytester,
+) -> None:
+    example = load_example("testing_first_test")
+    marker = "pytestmark = pytest.mark.anyio  # every test in this module runs on anyio's plugin"
+    text = "\n".join(line for line in source(example).splitlines() if marker not in line)
+    assert text != source(example).rstrip("\n")
+    result = run_example(user_project, example, text=text)
+    result.assert_outcomes(failed=count_tests(example))
+    [shown] = text_blocks("Install and set up")
+    assert shown in result.stdout.str()
+
+
 def test_fastapi_override(user_project: pytest.Pytester) -> None:
     # Its own tests are in test_testing_fastapi_override.py; this runs it in the page's setup.
     example = load_example("testing_fastapi_override")

@@ -92,3 +92,58 @@ def test_the_example_fails_when_its_expectations_are_wrong(user_project: pytest.
     result = user_project.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["E       assert ?1.0, 2.0? == ?1.0, 3.0?"])
+
+
+UNMARKED = (
+    ISSUE_EXAMPLE.replace("@pytest.mark.{marker}\n", "").replace("{{", "{").replace("}}", "}")
+)
+
+PLUGIN_SETS = [
+    pytest.param([], id="anyio-and-pytest-asyncio"),
+    pytest.param(["-p", "no:asyncio"], id="anyio-only"),
+    pytest.param(["-p", "no:anyio"], id="pytest-asyncio-only"),
+    pytest.param(["-p", "no:anyio", "-p", "no:asyncio"], id="neither"),
+]
+
+
+@pytest.mark.parametrize("options", PLUGIN_SETS)
+def test_an_unmarked_async_test_is_told_the_marker_it_needs(
+    user_project: pytest.Pytester, options: list[str]
+) -> None:
+    assert "@pytest.mark" not in UNMARKED
+    if "no:asyncio" in options:
+        user_project.makeini(ANYIO_ONLY_INI)
+    user_project.makepyfile(test_unmarked=UNMARKED)
+    result = user_project.runpytest(*options)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "test_retries_then_delivers is an async test that uses fake_queue, webhook_receiver,",
+            "and no async plugin ran it.*",
+            "*    pytestmark = pytest.mark.anyio",
+            "*def anyio_backend():*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*async def functions are not natively supported*")
+
+
+def test_an_unmarked_async_test_without_our_fixtures_gets_pytests_own_message(
+    user_project: pytest.Pytester,
+) -> None:
+    user_project.makepyfile(test_other="async def test_other():\n    pass\n")
+    result = user_project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*async def functions are not natively supported*"])
+    result.stdout.no_fnmatch_line("*pytestmark = pytest.mark.anyio*")
+
+
+def test_pytest_asyncio_auto_mode_runs_an_unmarked_test_untouched(
+    user_project: pytest.Pytester,
+) -> None:
+    user_project.makeini(
+        "[pytest]\naddopts = -p no:cacheprovider --strict-markers\nfilterwarnings = error\n"
+        "asyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    user_project.makepyfile(test_unmarked=UNMARKED)
+    result = user_project.runpytest("-p", "no:anyio")
+    result.assert_outcomes(passed=1)
