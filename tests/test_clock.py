@@ -79,9 +79,8 @@ def test_virtual_clock_refuses_a_bad_start(start: object) -> None:
 async def test_virtual_sleep_until_jumps_without_sleeping() -> None:
     clock = VirtualClock()
     target = clock.now() + 27 * 3600
-    started = time.perf_counter()
-    await clock.sleep_until(target)
-    assert time.perf_counter() - started < 0.5
+    with anyio.fail_after(60):  # 27 hours, not slept
+        await clock.sleep_until(target)
     assert clock.now() == target
     await clock.sleep_until(target - 100)  # the past: no jump back
     assert clock.now() == target
@@ -101,9 +100,8 @@ def test_system_clock_is_wall_time() -> None:
 @pytest.mark.anyio
 async def test_system_sleep_until_the_past_returns_at_once() -> None:
     clock = SystemClock()
-    started = time.perf_counter()
-    await clock.sleep_until(time.time() - 3600)
-    assert time.perf_counter() - started < 0.5
+    with anyio.fail_after(60):
+        await clock.sleep_until(time.time() - 3600)
 
 
 @pytest.mark.anyio

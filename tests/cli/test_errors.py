@@ -193,7 +193,7 @@ def test_another_applications_database_is_refused_and_left_alone(
     db = another_applications_database(tmp_path)
     args = send_args() if command == "send" else ["worker"]
     try:
-        completed = run_cli([*args, "--db", str(db)], cwd=tmp_path, timeout=3)
+        completed = run_cli([*args, "--db", str(db)], cwd=tmp_path, timeout=60)
     except subprocess.TimeoutExpired:
         pytest.fail("the worker started on another application's database instead of refusing")
     assert completed.returncode != 0, f"{command} used another application's database"

@@ -282,7 +282,7 @@ def test_an_empty_secret_is_refused_at_start(tmp_path: Path) -> None:
         completed = run_cli(
             ["worker", "--db", str(tmp_path / "queue.sqlite3"), "--secret", ""],
             cwd=tmp_path,
-            timeout=3,
+            timeout=60,
         )
     except subprocess.TimeoutExpired:
         pytest.fail("the worker started with an empty --secret")

@@ -61,7 +61,7 @@ async def deliver_all(queue: SQLiteQueue | MemoryQueue, receiver: MockReceiver) 
 
 
 def wait_until(condition: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not condition():
         if process.poll() is not None:
             pytest.fail(f"the process exited ({process.returncode}) before {what}")

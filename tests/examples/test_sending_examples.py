@@ -236,7 +236,7 @@ def test_billing_subscription_is_a_variant_that_leaves_the_template_alone() -> N
 # -- sending_service ------------------------------------------------------------------------
 
 
-async def wait_for(condition: Any, limit: float = 5.0) -> None:
+async def wait_for(condition: Any, limit: float = 60.0) -> None:
     for _ in range(int(limit / 0.01)):
         if condition():
             return
@@ -249,15 +249,16 @@ async def test_service_delivers_while_it_runs_and_stops_with_the_app() -> None:
     example = load_example("sending_service")
     receiver = RecordingReceiver([503])  # the retry is 5 minutes away at shutdown
     app = example.create_app(URL, SECRET, client=receiver.client())
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://shop") as shop:
-            created = await shop.post("/orders", json=ORDER)
-            second = await shop.post("/orders", json={**ORDER, "order_id": 43})
-        assert created.status_code == 201
-        await wait_for(lambda: len(receiver.deliveries) == 2)
-        started = time.monotonic()
-    assert time.monotonic() - started < 2.5  # stop() does not wait for the 5-minute retry
+    # Leaving the lifespan stops the worker: it does not wait for the 5-minute retry (a stop
+    # that did would outlast this bound).
+    with anyio.fail_after(120):
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://shop") as shop:
+                created = await shop.post("/orders", json=ORDER)
+                second = await shop.post("/orders", json={**ORDER, "order_id": 43})
+            assert created.status_code == 201
+            await wait_for(lambda: len(receiver.deliveries) == 2)
     queue = app.state.webhook_queue
     counts = await queue.counts()
     assert (counts.delivered, counts.pending, counts.in_flight) == (1, 1, 0)
@@ -279,7 +280,7 @@ def test_flask_view_dispatches_and_the_worker_thread_delivers() -> None:
     with example.worker_thread(queue, client=client):
         response = app.test_client().post("/orders", json=ORDER)
         assert response.status_code == 201
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60
         while not receiver.deliveries and time.monotonic() < deadline:
             time.sleep(0.01)
     anyio.run(client.aclose)
@@ -697,14 +698,14 @@ def served(app: Any) -> Iterator[int]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not server.started:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.01)
         yield sock.getsockname()[1]
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(60)
         sock.close()
 
 

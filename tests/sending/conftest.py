@@ -198,7 +198,7 @@ def serve(receiver_for: Callable[[str], Receiver]) -> Iterator[Receiver]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
@@ -207,7 +207,7 @@ def serve(receiver_for: Callable[[str], Receiver]) -> Iterator[Receiver]:
         yield receiver
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(60)
         sock.close()
 
 

@@ -21,15 +21,23 @@ from .conftest import PAYLOAD, InProcess, Receiver, Reply, exact, gaps, to, wait
 pytestmark = pytest.mark.anyio
 
 EVENT = "order.created"
-POLL_INTERVAL = 1.0  # the worker's idle poll: "promptly" means well within it
-PROMPTLY = POLL_INTERVAL / 2
+POLL_INTERVAL = 3600.0
+"""The idle poll of a `long_poll` worker: what only its poll would do takes an hour."""
+PROMPTLY = 60.0
+"""Well within `POLL_INTERVAL`, and generous on a loaded machine."""
+
+
+@pytest.fixture
+def long_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers poll once an hour: a test done within `PROMPTLY` was woken, not polled."""
+    monkeypatch.setattr("webhook_kit.worker._POLL_INTERVAL", POLL_INTERVAL)
 
 
 # --- run_until_idle -------------------------------------------------------------------------
 
 
 async def test_run_until_idle_returns_at_once_on_an_empty_queue(
-    queue: MemoryQueue, asgi: InProcess
+    queue: MemoryQueue, asgi: InProcess, long_poll: None
 ) -> None:
     await WebhookSubscription.register(queue, client=asgi.client)
     with anyio.fail_after(PROMPTLY):
@@ -38,7 +46,7 @@ async def test_run_until_idle_returns_at_once_on_an_empty_queue(
 
 
 async def test_dead_letters_do_not_keep_run_until_idle_running(
-    queue: MemoryQueue, asgi: InProcess
+    queue: MemoryQueue, asgi: InProcess, long_poll: None
 ) -> None:
     receiver = asgi.receiver
     endpoints = [receiver.endpoint(400), receiver.endpoint(410), receiver.endpoint(503, 200)]
@@ -46,7 +54,7 @@ async def test_dead_letters_do_not_keep_run_until_idle_running(
     await WebhookSubscription.register(queue, client=asgi.client)
     ids = [await to(endpoint).dispatch(queue, EVENT, PAYLOAD) for endpoint in endpoints]
 
-    with anyio.fail_after(5):
+    with anyio.fail_after(60):
         await Worker(queue).run_until_idle()
 
     assert await queue.counts() == QueueCounts(pending=0, due=0, in_flight=0, delivered=2, dead=2)
@@ -66,7 +74,7 @@ async def test_run_until_idle_waits_for_a_retry_on_the_system_clock(
     sub = to(endpoint).retry_policy(exact(base_delay=0.2))
     delivery_id = await sub.dispatch(queue, EVENT, PAYLOAD)
 
-    with anyio.fail_after(5):
+    with anyio.fail_after(60):
         await Worker(queue).run_until_idle()
 
     history = await queue.history(delivery_id)
@@ -117,11 +125,11 @@ async def test_stop_lets_attempts_in_flight_finish_and_loses_nothing(
     # Endpoint health off: an unproven endpoint would start at a share of the concurrency.
     worker = Worker(queue, concurrency=4, health=False)
 
-    with anyio.fail_after(10):
+    with anyio.fail_after(60):
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(worker.run)
             # A full set of attempts in flight.
-            with anyio.fail_after(5):
+            with anyio.fail_after(60):
                 await wait_for_requests(endpoint, 4)
             assert endpoint.completed == []
             await worker.stop()
@@ -151,7 +159,7 @@ async def test_stop_lets_attempts_in_flight_finish_and_loses_nothing(
 
 
 async def test_stop_on_an_idle_worker_returns_promptly(
-    queue: MemoryQueue, asgi: InProcess
+    queue: MemoryQueue, asgi: InProcess, long_poll: None
 ) -> None:
     await WebhookSubscription.register(queue, client=asgi.client)
     worker = Worker(queue)
@@ -179,7 +187,7 @@ async def test_stop_called_before_run_gets_going_still_stops_it(
 ) -> None:
     await WebhookSubscription.register(queue, client=asgi.client)
     worker = Worker(queue)
-    with anyio.move_on_after(1) as deadline:
+    with anyio.move_on_after(60) as deadline:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(worker.run)  # scheduled, not running yet
             await worker.stop()
@@ -192,7 +200,7 @@ async def test_stop_called_before_run_gets_going_still_stops_it(
 
 
 async def test_a_dispatch_while_run_is_running_is_picked_up_promptly(
-    queue: MemoryQueue, asgi: InProcess
+    queue: MemoryQueue, asgi: InProcess, long_poll: None
 ) -> None:
     endpoint = asgi.receiver.endpoint(200)
     await WebhookSubscription.register(queue, client=asgi.client)
@@ -227,7 +235,7 @@ async def test_a_worker_on_a_queue_without_a_handler_says_to_register(
     await to(endpoint).dispatch(queue, EVENT, PAYLOAD)
     worker = Worker(queue)
 
-    with anyio.fail_after(2), pytest.raises(NotRegisteredError, match=r"register\(queue\)"):
+    with anyio.fail_after(60), pytest.raises(NotRegisteredError, match=r"register\(queue\)"):
         await getattr(worker, method)()
 
     assert endpoint.requests == []
