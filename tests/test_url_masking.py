@@ -139,3 +139,52 @@ def test_scrubbed_leaves_other_text_alone() -> None:
     url = "https://user:Q7pw@example.com/hooks?token=Z9tok"
     assert scrubbed("connection refused", url) == "connection refused"
     assert scrubbed(f"POST {url}: 500", url) == "POST https://example.com/hooks?…: 500"
+
+
+@st.composite
+def _broken_userinfo_urls(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A URL whose password holds a raw ``#``, ``/`` or ``?``: every parser ends the
+    authority there, so what follows is no longer read as a password at all."""
+    letters = string.ascii_lowercase + string.digits
+    before = "Q7" + draw(st.text(letters, min_size=4, max_size=10))
+    after = "Z9" + draw(st.text(letters, min_size=4, max_size=10))
+    cut = draw(st.sampled_from("#/?"))
+    url = f"http://user:{before}{cut}{after}@example.com/hook"
+    return url, [before, after]
+
+
+@given(_broken_userinfo_urls())
+@example(("http://user:Q7pass#Z9word@example.com/hook", ["Q7pass", "Z9word"]))
+def test_an_unreadable_password_is_not_quoted_by_the_builder(case: tuple[str, list[str]]) -> None:
+    from webhook_kit import WebhookSubscription
+    from webhook_kit.errors import InvalidInputError
+
+    url, pieces = case
+    try:
+        sub = WebhookSubscription(url, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    except InvalidInputError as exc:
+        shown = f"{exc} {exc!r}"
+    else:
+        shown = repr(sub)
+    for piece in pieces:
+        assert piece not in shown, shown
+
+
+@given(_broken_userinfo_urls(), st.sampled_from(["httpx", "aiohttp"]))
+def test_an_unreadable_password_is_not_quoted_by_the_stacks(
+    case: tuple[str, list[str]], stack_name: str
+) -> None:
+    from webhook_kit.http_stacks._shared import not_a_url
+
+    url, pieces = case
+    # What each stack's parser says of such a URL, handed to the stacks' shared error.
+    import httpx
+
+    try:
+        httpx.URL(url)
+        reason = ""
+    except httpx.InvalidURL as exc:
+        reason = str(exc)
+    shown = str(not_a_url(url, reason))
+    for piece in pieces[:1]:  # the part before the cut: after it, the URL's path or fragment
+        assert piece not in shown, (stack_name, shown)

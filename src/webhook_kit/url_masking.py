@@ -19,7 +19,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import unquote
 
-__all__ = ["MaskedParts", "masked_parts", "masked_url", "scrubbed"]
+__all__ = ["MaskedParts", "masked_parts", "masked_url", "parser_reason", "scrubbed"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 # Schemes whose URLs WHATWG reads with an authority even without "//" (and with backslashes).
@@ -52,7 +52,7 @@ def masked_parts(url: str) -> MaskedParts:
     fragment. Never raises."""
     scheme, rest = _split_scheme(url.translate(_REMOVED).strip(_LEADING_OR_TRAILING))
     authority, path, query = _split_rest(rest)
-    return MaskedParts(scheme, authority.rpartition("@")[2], path, bool(query))
+    return MaskedParts(scheme, _shown_host(authority.rpartition("@")[2]), path, bool(query))
 
 
 def masked_url(url: str) -> str:
@@ -82,6 +82,31 @@ def scrubbed(text: str, url: str) -> str:
     for secret in sorted(_secret_parts(url), key=len, reverse=True):
         text = text.replace(secret, "…")
     return text
+
+
+def _shown_host(host: str) -> str:
+    """Host and port, but a "port" that is not a number shown as ``…``: it is no port, and
+    may be the start of a password whose raw ``#``, ``/`` or ``?`` cut the authority short
+    (``http://user:pa#ss@host`` reads as host ``user``, port ``pa``)."""
+    if host.startswith("["):
+        close = host.find("]")
+        if close < 0:
+            return "[…"  # an unclosed IPv6 literal: nothing in it can be told apart
+        name, port = host[: close + 1], host[close + 1 :].removeprefix(":")
+    else:
+        name, _, port = host.partition(":")
+    if not port or port.isdigit():
+        return host
+    return f"{name}:…"
+
+
+def parser_reason(text: str) -> str:
+    """What a URL parser's error says went wrong, without the piece of URL it quotes.
+
+    httpx writes ``Invalid port: 'pa'`` for ``http://user:pa#ss@host``: to every parser
+    ``pa`` is a port, but to the person who wrote it, the start of a password.
+    """
+    return re.split(r"[:'\"]", text, maxsplit=1)[0].strip()
 
 
 def _split_scheme(url: str) -> tuple[str | None, str]:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from .errors import InvalidInputError, InvalidPayloadError
+from .url_masking import parser_reason
 
 __all__ = [
     "RESERVED_HEADERS",
@@ -68,7 +69,11 @@ def check_target_url(url: str) -> str:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise InvalidTargetError(f"the target URL does not parse: {exc}") from None
+        # Only what went wrong: httpx quotes the piece it could not read, which may be a
+        # piece of a password ("Invalid port: 'pa'" for http://user:pa#ss@host).
+        raise InvalidTargetError(
+            f"the target URL does not parse: {parser_reason(str(exc))}"
+        ) from None
     if not parsed.scheme:
         raise InvalidTargetError("the target URL must be a full URL with http:// or https://")
     if parsed.scheme not in ("http", "https"):

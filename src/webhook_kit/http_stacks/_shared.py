@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ..errors import InvalidInputError
-from ..url_masking import masked_url, scrubbed
+from ..url_masking import masked_url, parser_reason
 from . import TransportError, TransportErrorKind
 
 
@@ -56,7 +56,7 @@ def attempt_timed_out(total: float) -> TransportError:
 def not_a_url(url: str, reason: str = "") -> InvalidInputError:
     """The error for a URL a stack cannot send to: masked, as the library's own text is not
     (aiohttp's is the whole URL; httpx's may quote a piece of the authority)."""
-    detail = scrubbed(reason, url)
+    detail = parser_reason(reason)
     return InvalidInputError(
         f"not an http(s) URL: {masked_url(url)}" + (f" ({detail})" if detail else "")
     )
