@@ -250,7 +250,7 @@ def test_a_missing_queue_file_is_one_line(tmp_path: Path, command: list[str]) ->
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("customer.example/hooks", "http or https"),
+        ("customer.example/hooks", "a full URL with http:// or https://"),
         ("ftp://customer.example/hooks", "must be http or https"),
         ("https:///hooks", "has no host"),
         ("http://[::1/hooks", "does not parse"),
@@ -269,7 +269,7 @@ def test_a_bad_url_is_one_line(tmp_path: Path, url: str, expected: str) -> None:
 def test_a_bad_url_is_reported_before_a_missing_queue_file(tmp_path: Path) -> None:
     db = tmp_path / "missing.sqlite3"
     line = one_error_line(invoke(["endpoints", "enable", "not-a-url", "--db", str(db)]))
-    assert "http or https" in line
+    assert "a full URL with http:// or https://" in line
     assert not db.exists()
 
 
