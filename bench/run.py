@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import delivery_bench
+import ed25519_bench
 import health_bench
 import import_bench
 import memory_bench
@@ -23,6 +24,7 @@ import verify_bench
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "import": import_bench.main,
     "verify": verify_bench.main,
+    "ed25519": ed25519_bench.main,
     "delivery": delivery_bench.main,
     "testing": testing_bench.main,
     "sqlite": sqlite_bench.main,

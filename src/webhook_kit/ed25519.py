@@ -55,6 +55,7 @@ def _public_key(public_key: bytes) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(public_key)
 
 
+@functools.lru_cache(maxsize=64)
 def public_key_of(signing_key: bytes) -> bytes:
     """Return the raw 32-byte public key of a raw signing key (seed, or seed + public key)."""
     ensure_available()

@@ -35,7 +35,14 @@ from .header_parsing import (
 from .keys import KeySet, SecretOrSecrets, resolve_keys
 from .verified import VerifiedWebhook
 
-__all__ = ["HmacHeaderScheme", "SignatureScheme", "StandardWebhooksScheme", "StripeScheme"]
+__all__ = [
+    "MAX_ED25519_CHECKS",
+    "MAX_ED25519_KEYS",
+    "HmacHeaderScheme",
+    "SignatureScheme",
+    "StandardWebhooksScheme",
+    "StripeScheme",
+]
 
 _DIGEST = "sha256"
 
@@ -322,6 +329,18 @@ class HmacHeaderScheme(SignatureScheme):
         return _new_verified(VerifiedWebhook, (body, webhook_id, event, timestamp, self.name))
 
 
+MAX_ED25519_CHECKS = 4
+"""Most Ed25519 verifications one request may cost, over all its ``v1a`` entries and keys.
+
+Enough for an honest rotation (two signatures checked against two keys); a header of forged
+entries gets no more."""
+
+MAX_ED25519_KEYS = 2
+"""Most Ed25519 keys (``whpk_``/``whsk_``) one verifier holds: a rotation's old and new key."""
+
+_ED25519_SIGNATURE_BASE64_LENGTH = 88  # 64 bytes, padded base64
+
+
 class StandardWebhooksScheme(SignatureScheme):
     """Standard Webhooks: ``v1,<base64>`` (HMAC) and ``v1a,<base64>`` (Ed25519) entries.
 
@@ -411,9 +430,27 @@ class StandardWebhooksScheme(SignatureScheme):
             )
         raise _no_match(header)
 
+    def bind(self, keys: KeySet, max_body_bytes: int, general: BoundVerify) -> BoundVerify:
+        """Check, once, that the Ed25519 keys fit the per-request verification budget.
+
+        Raises:
+            InvalidSecretError: more than `MAX_ED25519_KEYS` Ed25519 keys verify.
+        """
+        verifying = len(keys.ed25519_public) + len(keys.ed25519_signing)
+        if verifying > MAX_ED25519_KEYS:
+            raise InvalidSecretError(
+                f"{verifying} Ed25519 keys were given to verify with; at most {MAX_ED25519_KEYS}"
+                " (the old and the new key of a rotation) are accepted, so that a forged v1a "
+                "entry costs a bounded number of verifications"
+            )
+        return general
+
     def _matches(self, entries: list[str], content: bytes, keys: KeySet) -> bool:
         expected_hmacs: list[str] | None = None
         public_keys: tuple[bytes, ...] | None = None
+        # Each Ed25519 check costs about 15 HMACs: a request buys at most this many of them,
+        # whatever its entries, so a forged header costs a few honest verifications at most.
+        checks_left = MAX_ED25519_CHECKS
         for entry in entries:
             version, _, signature = entry.partition(",")
             if version == "v1":
@@ -423,24 +460,34 @@ class StandardWebhooksScheme(SignatureScheme):
                     ]
                 if any(hmac.compare_digest(item, signature) for item in expected_hmacs):
                     return True
-            elif version == "v1a" and (keys.ed25519_public or keys.ed25519_signing):
+            elif (
+                version == "v1a" and checks_left and (keys.ed25519_public or keys.ed25519_signing)
+            ):
+                raw = _ed25519_signature(signature)
+                if raw is None:
+                    continue
                 if public_keys is None:
                     public_keys = keys.ed25519_public + tuple(
                         ed25519.public_key_of(key) for key in keys.ed25519_signing
                     )
-                if _ed25519_matches(signature, content, public_keys):
-                    return True
+                for key in public_keys[:checks_left]:
+                    checks_left -= 1
+                    if ed25519.verify(key, raw, content):
+                        return True
         return False
 
 
-def _ed25519_matches(signature: str, content: bytes, public_keys: tuple[bytes, ...]) -> bool:
+def _ed25519_signature(signature: str) -> bytes | None:
+    """The 64 raw bytes of a ``v1a`` entry's signature, or ``None`` when it cannot be one."""
+    if len(signature) != _ED25519_SIGNATURE_BASE64_LENGTH:
+        return None
     try:
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
-        return False
-    if _base64(raw) != signature:  # one canonical encoding per signature, as for v1
-        return False
-    return len(raw) == 64 and any(ed25519.verify(key, raw, content) for key in public_keys)
+        return None
+    if len(raw) != 64 or _base64(raw) != signature:  # one canonical encoding, as for v1
+        return None
+    return raw
 
 
 class StripeScheme(SignatureScheme):
