@@ -9,6 +9,7 @@ the ini of a strict user (``filterwarnings = error``, ``--strict-markers``), the
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -18,11 +19,13 @@ import hypothesis  # noqa: F401
 import pytest
 from example_modules import load_example
 from fastapi import Depends, FastAPI
+from starlette.types import Receive, Scope, Send
 
 import webhook_kit.testing  # noqa: F401
 from webhook_kit import (
     VerificationError,
     VerifiedWebhook,
+    VirtualClock,
     WebhookVerifier,
     verification_error_response,
 )
@@ -234,7 +237,12 @@ async def test_the_page_shows_the_report_check_receiver_prints() -> None:
     processed: list[str | None] = []
     app = example.create_app(example.SECRET, processed)
     report = await check_receiver(
-        app, example.SECRET, example.SCHEME, processed=processed.count, path="/webhooks"
+        app,
+        example.SECRET,
+        example.SCHEME,
+        processed=processed.count,
+        path="/webhooks",
+        clock=VirtualClock(int(time.time())),  # no answer is slow on a busy machine either
     )
     assert report
     assert text_blocks("Checking your own receiver")[0] == f"{report}\n"
@@ -254,9 +262,38 @@ async def test_the_page_shows_the_dedup_verdicts_check_receiver_gives() -> None:
         processed=processed.count,
         path="/webhooks",
     )
-    _, skip_line, fail_line = text_blocks("Checking your own receiver")
+    _, skip_line, fail_line, _ = text_blocks("Checking your own receiver")
     assert skip_line.rstrip("\n") in str(not_judged).splitlines()
     assert fail_line.rstrip("\n") in str(forgetful).splitlines()
+
+
+@pytest.mark.anyio
+async def test_the_page_shows_the_slow_answer_finding_check_receiver_gives() -> None:
+    example = load_example("testing_check_receiver")
+    # Real time to start with: the receiver checks the signed timestamps against its own clock.
+    clock = VirtualClock(int(time.time()))
+    processed: list[str | None] = []
+    app = example.create_app(example.SECRET, processed)
+    requests = 0
+
+    async def slow_first(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal requests
+        requests += 1
+        if requests == 1:  # the valid delivery: 8 s of work before the answer
+            clock.advance(8)
+        await app(scope, receive, send)
+
+    report = await check_receiver(
+        slow_first,
+        example.SECRET,
+        example.SCHEME,
+        processed=processed.count,
+        path="/webhooks",
+        clock=clock,
+    )
+    assert [result.name for result in report.failures] == ["every answer comes within 5 s"]
+    slow_line = text_blocks("Checking your own receiver")[3]
+    assert slow_line.rstrip("\n") in str(report).splitlines()
 
 
 def forgetful_app(verifier: WebhookVerifier, processed: list[str | None]) -> FastAPI:

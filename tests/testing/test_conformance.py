@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -18,14 +19,16 @@ from starlette.types import ASGIApp
 
 from webhook_kit import (
     DEFAULT_MAX_BODY_BYTES,
+    InvalidInputError,
     SignatureFormat,
     VerificationError,
     VerificationFailure,
+    VirtualClock,
     providers,
     verify_signature,
 )
 from webhook_kit.schemes import SignatureScheme
-from webhook_kit.testing.conformance import ReceiverReport, check_receiver
+from webhook_kit.testing.conformance import DEFAULT_ANSWER_WITHIN, ReceiverReport, check_receiver
 
 pytestmark = pytest.mark.anyio
 
@@ -50,6 +53,11 @@ STALE = "a stale timestamp is rejected"
 FUTURE = "a future timestamp is rejected"
 OVERSIZED = "an oversized body"  # the name goes on with the size
 REJECTIONS = [TAMPERED, WRONG, MISSING, MALFORMED]
+ANSWERS = "every answer comes within"  # the name goes on with the budget
+
+# On the system clock, how long answers take is real time: these tests give the budget an hour,
+# so a loaded machine cannot make a finding of it. The slow-answer tests run on a virtual clock.
+check = functools.partial(check_receiver, answer_within=3600)
 
 
 def is_timestamped(scheme: Scheme) -> bool:
@@ -143,7 +151,7 @@ async def served(app: ASGIApp) -> AsyncIterator[str]:
 @pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEME_IDS)
 async def test_a_well_behaved_receiver_passes_every_check(scheme: Scheme) -> None:
     receiver = Receiver(scheme)
-    report = await check_receiver(receiver.app, SECRET, scheme, processed=receiver.count)
+    report = await check(receiver.app, SECRET, scheme, processed=receiver.count)
     assert report, str(report)
     assert report.failures == []
     assert report.not_judged == []
@@ -153,12 +161,13 @@ async def test_a_well_behaved_receiver_passes_every_check(scheme: Scheme) -> Non
     if is_timestamped(scheme):
         expected += [STALE, FUTURE]
     expected.append(DEDUP)
-    assert names[:-1] == expected
-    assert names[-1].startswith(OVERSIZED)
+    assert names[:-2] == expected
+    assert names[-2].startswith(OVERSIZED)
+    assert names[-1] == f"{ANSWERS} 3600 s"
     text = str(report)
     assert text.splitlines()[0] == (
         f"webhook receiver conformance for ASGI app Starlette at / (scheme {report.scheme}): "
-        f"{len(expected) + 1} passed, 0 failed, 0 not judged"
+        f"{len(expected) + 2} passed, 0 failed, 0 not judged"
     )
     assert all(line.startswith("  PASS  ") for line in lines(report))
     assert result(report, VALID)[:2] == (True, 204)
@@ -171,26 +180,24 @@ async def test_a_well_behaved_receiver_passes_every_check(scheme: Scheme) -> Non
 
 async def test_the_report_names_the_scheme() -> None:
     receiver = Receiver(providers.GITHUB)
-    report = await check_receiver(receiver.app, SECRET, providers.GITHUB, processed=receiver.count)
+    report = await check(receiver.app, SECRET, providers.GITHUB, processed=receiver.count)
     assert report.scheme == "github"
     assert report.target == "ASGI app Starlette at /"
 
 
 async def test_an_async_processed_callback_is_awaited() -> None:
     receiver = Receiver()
-    report = await check_receiver(receiver.app, SECRET, processed=receiver.async_count)
+    report = await check(receiver.app, SECRET, processed=receiver.async_count)
     assert result(report, DEDUP) == (True, 200, "processed once")
     assert report
 
 
 async def test_the_path_option_reaches_an_app_routed_elsewhere() -> None:
     receiver = Receiver(path="/webhooks/in")
-    report = await check_receiver(
-        receiver.app, SECRET, processed=receiver.count, path="/webhooks/in"
-    )
+    report = await check(receiver.app, SECRET, processed=receiver.count, path="/webhooks/in")
     assert report, str(report)
     assert report.target == "ASGI app Starlette at /webhooks/in"
-    wrong_path = await check_receiver(receiver.app, SECRET, processed=receiver.count)
+    wrong_path = await check(receiver.app, SECRET, processed=receiver.count)
     assert result(wrong_path, VALID)[:2] == (False, 404)
 
 
@@ -200,7 +207,7 @@ async def test_the_path_option_reaches_an_app_routed_elsewhere() -> None:
 @pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEME_IDS)
 async def test_a_naive_receiver_fails_every_rejection_check(scheme: Scheme) -> None:
     receiver = Receiver(scheme, verifies=False, dedups=False)
-    report = await check_receiver(receiver.app, SECRET, scheme)
+    report = await check(receiver.app, SECRET, scheme)
     assert not report
     failed = [r.name for r in report.failures]
     expected = [*REJECTIONS, *([STALE, FUTURE] if is_timestamped(scheme) else [])]
@@ -216,9 +223,7 @@ async def test_a_naive_receiver_fails_every_rejection_check(scheme: Scheme) -> N
 
 async def test_a_receiver_answering_500_to_bad_signatures_fails() -> None:
     receiver = Receiver(SignatureFormat.STRIPE, bad_signature_status=500)
-    report = await check_receiver(
-        receiver.app, SECRET, SignatureFormat.STRIPE, processed=receiver.count
-    )
+    report = await check(receiver.app, SECRET, SignatureFormat.STRIPE, processed=receiver.count)
     assert not report
     assert [r.name for r in report.failures] == [*REJECTIONS, STALE, FUTURE]
     for failure in report.failures:
@@ -230,7 +235,7 @@ async def test_a_receiver_answering_500_to_bad_signatures_fails() -> None:
 
 async def test_a_receiver_that_ignores_the_timestamp_fails_stale_and_future() -> None:
     receiver = Receiver(SignatureFormat.STANDARD_WEBHOOKS, tolerance=10 * 24 * 3600)
-    report = await check_receiver(
+    report = await check(
         receiver.app, SECRET, SignatureFormat.STANDARD_WEBHOOKS, processed=receiver.count
     )
     assert [r.name for r in report.failures] == [STALE, FUTURE]
@@ -238,7 +243,7 @@ async def test_a_receiver_that_ignores_the_timestamp_fails_stale_and_future() ->
 
 async def test_a_receiver_that_reads_any_size_fails_the_oversized_check() -> None:
     receiver = Receiver(max_body_bytes=64 * 1024 * 1024)
-    report = await check_receiver(receiver.app, SECRET, processed=receiver.count)
+    report = await check(receiver.app, SECRET, processed=receiver.count)
     assert [r.name[: len(OVERSIZED)] for r in report.failures] == [OVERSIZED]
     passed, status, detail = result(report, OVERSIZED)
     assert (passed, status) == (False, 204)
@@ -247,9 +252,7 @@ async def test_a_receiver_that_reads_any_size_fails_the_oversized_check() -> Non
 
 async def test_the_oversized_size_is_configurable() -> None:
     receiver = Receiver(max_body_bytes=64 * 1024)
-    report = await check_receiver(
-        receiver.app, SECRET, processed=receiver.count, oversized_bytes=70 * 1024
-    )
+    report = await check(receiver.app, SECRET, processed=receiver.count, oversized_bytes=70 * 1024)
     assert report, str(report)
     (big,) = [r for r in report.results if r.name.startswith(OVERSIZED)]
     size = int(big.name.split("(")[1].split(" bytes")[0].replace(",", ""))
@@ -262,7 +265,7 @@ async def test_a_receiver_processing_duplicates_twice_fails_the_dedup_check(
 ) -> None:
     receiver = Receiver(dedups=False)
     processed = receiver.async_count if use_async else receiver.count
-    report = await check_receiver(receiver.app, SECRET, processed=processed)
+    report = await check(receiver.app, SECRET, processed=processed)
     assert not report
     assert [r.name for r in report.failures] == [DEDUP]
     assert result(report, DEDUP) == (False, 204, "processed 2 times")
@@ -275,7 +278,7 @@ async def test_a_receiver_processing_duplicates_twice_fails_the_dedup_check(
 
 async def test_without_processed_the_dedup_check_is_not_judged() -> None:
     receiver = Receiver(dedups=False)
-    report = await check_receiver(receiver.app, SECRET)
+    report = await check(receiver.app, SECRET)
     assert not report  # not judged is not passed
     assert report.failures == []
     assert [r.name for r in report.not_judged] == [DEDUP]
@@ -284,14 +287,14 @@ async def test_without_processed_the_dedup_check_is_not_judged() -> None:
     assert detail.startswith("not judged: pass processed=")
     (skip,) = [line for line in lines(report) if line.startswith("  SKIP  ")]
     assert DEDUP in skip
-    assert str(report).splitlines()[0].endswith("6 passed, 0 failed, 1 not judged")
+    assert str(report).splitlines()[0].endswith("7 passed, 0 failed, 1 not judged")
     with pytest.raises(AssertionError, match="1 not judged"):
         report.raise_for_failures()
 
 
 async def test_a_repeat_answered_with_an_error_fails_the_dedup_check() -> None:
     receiver = Receiver(repeat_status=409)
-    report = await check_receiver(receiver.app, SECRET, processed=receiver.count)
+    report = await check(receiver.app, SECRET, processed=receiver.count)
     passed, status, detail = result(report, DEDUP)
     assert (passed, status) == (False, 409)
     assert "the repeat was not answered 2xx" in detail
@@ -299,7 +302,7 @@ async def test_a_repeat_answered_with_an_error_fails_the_dedup_check() -> None:
 
 async def test_a_receiver_with_another_secret_fails_the_valid_and_dedup_checks() -> None:
     receiver = Receiver()
-    report = await check_receiver(receiver.app, "not-" + SECRET, processed=receiver.count)
+    report = await check(receiver.app, "not-" + SECRET, processed=receiver.count)
     assert [r.name for r in report.failures] == [VALID, DEDUP]
     assert result(report, VALID)[:2] == (False, 400)
     assert "the first delivery was not accepted" in result(report, DEDUP)[2]
@@ -309,7 +312,7 @@ async def test_an_unreachable_url_fails_with_no_response() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    report = await check_receiver(f"http://127.0.0.1:{port}/", SECRET, timeout=2)
+    report = await check(f"http://127.0.0.1:{port}/", SECRET, timeout=2)
     assert not report
     passed, status, detail = result(report, VALID)
     assert (passed, status) == (False, None)
@@ -328,7 +331,7 @@ async def test_an_unreachable_url_fails_with_no_response() -> None:
 async def test_check_receiver_against_a_url(scheme: Scheme) -> None:
     receiver = Receiver(scheme)
     async with served(receiver.app) as url:
-        report = await check_receiver(url, SECRET, scheme, processed=receiver.count)
+        report = await check(url, SECRET, scheme, processed=receiver.count)
     assert report.target == url
     assert result(report, VALID)[:2] == (True, 204)
     assert result(report, OVERSIZED)[:2] == (True, 413)
@@ -343,7 +346,85 @@ async def test_check_receiver_against_a_url(scheme: Scheme) -> None:
 async def test_a_naive_receiver_fails_against_a_url_too() -> None:
     receiver = Receiver(verifies=False, dedups=False)
     async with served(receiver.app) as url:
-        report = await check_receiver(url, SECRET, processed=receiver.count)
+        report = await check(url, SECRET, processed=receiver.count)
     assert not report
     assert result(report, TAMPERED) == (False, 204, "ACCEPTED: the receiver must refuse this")
     assert result(report, DEDUP) == (False, 204, "processed 2 times")
+
+
+# -- a slow receiver ------------------------------------------------------------------------
+
+
+class SlowReceiver(Receiver):
+    """A well-behaved receiver that takes ``seconds`` of the virtual clock on chosen requests.
+
+    The clock moves only inside the app, so "how long an answer took" is exact and no real
+    second passes: nothing here races a timer.
+    """
+
+    def __init__(self, clock: VirtualClock, seconds: float, *, on: str = "first") -> None:
+        super().__init__()
+        self.clock, self.seconds, self.on = clock, seconds, on
+        self.requests = 0
+
+    async def hook(self, request: Request) -> Response:
+        self.requests += 1
+        body = await request.body()
+        if (self.on == "first" and self.requests == 1) or (
+            self.on == "large" and len(body) > 1024 * 1024
+        ):
+            self.clock.advance(self.seconds)
+        return await super().hook(request)
+
+
+async def test_a_receiver_slower_than_the_default_budget_is_its_own_finding() -> None:
+    clock = VirtualClock()
+    receiver = SlowReceiver(clock, 7)
+    report = await check_receiver(receiver.app, SECRET, processed=receiver.count, clock=clock)
+    assert not report
+    assert [r.name for r in report.failures] == [f"{ANSWERS} 5 s"]  # only this one
+    passed, status, detail = result(report, ANSWERS)
+    assert (passed, status) == (False, 204)
+    assert detail.startswith("SLOW: the valid delivery took 7.0 s; providers give up")
+    assert "GitHub after 10 s, Svix after 15 s" in detail
+    assert result(report, VALID)[:2] == (True, 204)  # a slow 2xx is still accepted
+    (fail,) = [line for line in lines(report) if line.startswith("  FAIL  ")]
+    assert f"{ANSWERS} 5 s" in fail
+    with pytest.raises(AssertionError, match=r"the valid delivery took 7\.0 s"):
+        report.raise_for_failures()
+
+
+async def test_the_budget_is_configurable_and_inclusive() -> None:
+    for budget, seconds, slow in ((10, 7, False), (7, 7, False), (6.5, 7, True)):
+        clock = VirtualClock()
+        receiver = SlowReceiver(clock, seconds)
+        report = await check_receiver(
+            receiver.app, SECRET, processed=receiver.count, clock=clock, answer_within=budget
+        )
+        assert bool(report) is not slow, (budget, str(report))
+        assert result(report, ANSWERS)[0] is not slow
+        assert report.results[-1].name == f"{ANSWERS} {budget:g} s"
+
+
+async def test_the_slowest_answer_is_the_one_named_even_a_rejection() -> None:
+    clock = VirtualClock()
+    receiver = SlowReceiver(clock, 12.5, on="large")
+    report = await check_receiver(receiver.app, SECRET, processed=receiver.count, clock=clock)
+    passed, status, detail = result(report, ANSWERS)
+    assert (passed, status) == (False, 413)
+    assert detail.startswith("SLOW: the oversized body took 12.5 s")
+
+
+async def test_a_fast_receiver_passes_on_the_virtual_clock() -> None:
+    clock = VirtualClock()
+    receiver = SlowReceiver(clock, 0)  # counts the requests; takes no time
+    report = await check_receiver(receiver.app, SECRET, processed=receiver.count, clock=clock)
+    assert report, str(report)
+    assert result(report, ANSWERS) == (True, None, f"{receiver.requests} answers, none slower")
+    assert report.results[-1].name == f"{ANSWERS} {DEFAULT_ANSWER_WITHIN:g} s" == f"{ANSWERS} 5 s"
+
+
+@pytest.mark.parametrize("budget", [0, -1, float("nan"), float("inf"), True, "5"])
+async def test_a_bad_budget_is_refused_at_the_call(budget: object) -> None:
+    with pytest.raises(InvalidInputError, match="answer_within must be a positive number"):
+        await check_receiver(Receiver().app, SECRET, answer_within=budget)  # type: ignore[arg-type]

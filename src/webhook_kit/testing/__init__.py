@@ -6,7 +6,7 @@ The pytest plugin (``pytest-webhook-kit``, shipped in the same wheel) gives them
 
 from __future__ import annotations
 
-from .conformance import CheckResult, ReceiverReport, check_receiver
+from .conformance import DEFAULT_ANSWER_WITHIN, CheckResult, ReceiverReport, check_receiver
 from .deliveries import Delivery
 from .fake_queue import FakeQueue
 from .receiver import TEST_DOMAIN, MockReceiver
@@ -15,6 +15,7 @@ from .routing import MountedApp, ReceiverRouter, UnroutableTargetError
 from .scripts import Delay, Reply, Script, Step, Then
 
 __all__ = [
+    "DEFAULT_ANSWER_WITHIN",
     "TEST_DOMAIN",
     "CheckResult",
     "Delay",

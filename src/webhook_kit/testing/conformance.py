@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -11,13 +11,19 @@ from typing import Any
 
 import httpx
 
+from ..clock import Clock, SystemClock
+from ..errors import InvalidInputError
 from ..keys import SecretOrSecrets
 from ..schemes import SignatureScheme
 from ..signing import SignatureFormat, scheme_of
 from ..verification import DEFAULT_MAX_BODY_BYTES
 from ..wire import HEADER_EVENT, HEADER_ID, USER_AGENT
 
-__all__ = ["CheckResult", "ReceiverReport", "check_receiver"]
+__all__ = ["DEFAULT_ANSWER_WITHIN", "CheckResult", "ReceiverReport", "check_receiver"]
+
+DEFAULT_ANSWER_WITHIN = 5.0
+"""Seconds a receiver may take to answer in `check_receiver` before it is reported slow: half of
+GitHub's 10 s, a third of Svix's 15 s, so a receiver within it keeps within theirs under load."""
 
 
 _EVENT = "webhook_kit.conformance"
@@ -87,10 +93,15 @@ class _Battery:
         scheme: SignatureScheme,
         secret: SecretOrSecrets,
         max_body_bytes: int,
+        clock: Clock,
     ) -> None:
         self.client, self.url, self.scheme = client, url, scheme
         self.keys = scheme.keys(secret)
         self.max_body_bytes = max_body_bytes
+        self.clock = clock
+        # The slowest answer so far: seconds, what was sent, its status.
+        self.slowest: tuple[float, str, int | None] | None = None
+        self.requests = 0
 
     def body(self, delivery_id: str, padding: int = 0) -> bytes:
         payload: dict[str, Any] = {"id": delivery_id, "type": _EVENT, "data": {"check": True}}
@@ -114,12 +125,22 @@ class _Battery:
         )
         return headers
 
-    async def post(self, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
+    async def post(
+        self, body: bytes, headers: dict[str, str], what: str
+    ) -> tuple[int | None, str]:
+        """POST ``body``; ``what`` names the request for the slow-answer finding."""
+        started = self.clock.now()
         try:
             response = await self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            return None, f"no response: {type(exc).__name__}: {exc}"
-        return response.status_code, response.text[:200]
+            status, text = None, f"no response: {type(exc).__name__}: {exc}"
+        else:
+            status, text = response.status_code, response.text[:200]
+        took = self.clock.now() - started
+        self.requests += 1
+        if self.slowest is None or took > self.slowest[0]:
+            self.slowest = (took, what, status)
+        return status, text
 
 
 def _expect_rejected(name: str, status: int | None, text: str) -> CheckResult:
@@ -147,6 +168,8 @@ async def check_receiver(
     path: str = "/",
     oversized_bytes: int = DEFAULT_MAX_BODY_BYTES + 1024 * 1024,
     timeout: float = 30.0,
+    answer_within: float = DEFAULT_ANSWER_WITHIN,
+    clock: Clock | None = None,
 ) -> ReceiverReport:
     """Check that a receiver verifies, deduplicates and refuses what it must.
 
@@ -155,7 +178,9 @@ async def check_receiver(
     signature header, and — for timestamped schemes — a stale or future timestamp must be
     rejected with a 4xx, never a 5xx; the same delivery id sent twice must be processed once
     (judged through ``processed``, reported as not judged without it); an oversized body must be
-    refused.
+    refused. Every answer must come within ``answer_within`` seconds: a slow receiver is a
+    finding of its own, since providers give up on one (GitHub after 10 s, Svix after 15 s)
+    and send the delivery again.
 
     Usage:
 
@@ -172,7 +197,23 @@ async def check_receiver(
         path: the receiver's path, when ``app_or_url`` is an app.
         oversized_bytes: the size of the oversized body.
         timeout: seconds to wait for each answer.
+        answer_within: seconds an answer may take before the receiver is reported slow
+            (default `DEFAULT_ANSWER_WITHIN`, 5).
+        clock: where the time comes from, for timestamped signatures and for how long answers
+            take (default: the system clock).
+
+    Raises:
+        InvalidInputError: ``answer_within`` is not a positive number of seconds.
     """
+    if (
+        isinstance(answer_within, bool)
+        or not isinstance(answer_within, (int, float))
+        or not math.isfinite(answer_within)
+        or answer_within <= 0
+    ):
+        raise InvalidInputError(
+            f"answer_within must be a positive number of seconds, not {answer_within!r}"
+        )
     resolved = scheme_of(scheme)
     if isinstance(app_or_url, str):
         client = httpx.AsyncClient(timeout=timeout)
@@ -184,8 +225,9 @@ async def check_receiver(
         url = f"http://receiver.{'webhook-kit.test'}{path}"
         target = f"ASGI app {type(app_or_url).__name__} at {path}"
     async with client:
-        battery = _Battery(client, url, resolved, secret, oversized_bytes)
+        battery = _Battery(client, url, resolved, secret, oversized_bytes, clock or SystemClock())
         results = await _run(battery, resolved, processed, oversized_bytes)
+        results.append(_check_answer_times(battery, answer_within))
     return ReceiverReport(target, resolved.name, tuple(results))
 
 
@@ -195,13 +237,13 @@ async def _run(
     processed: Callable[[str], int | Awaitable[int]] | None,
     oversized_bytes: int,
 ) -> list[CheckResult]:
-    now = int(time.time())
+    now = int(battery.clock.now())
     results: list[CheckResult] = []
 
     valid_id = str(uuid.uuid4())
     body = battery.body(valid_id)
     headers = battery.headers(body, valid_id, now)
-    status, text = await battery.post(body, headers)
+    status, text = await battery.post(body, headers, "the valid delivery")
     accepted = status is not None and 200 <= status < 300
     results.append(
         CheckResult(
@@ -218,17 +260,19 @@ async def _run(
     results.append(
         _expect_rejected(
             "a tampered body is rejected",
-            *await battery.post(body.replace(b"true", b"false"), headers),
+            *await battery.post(body.replace(b"true", b"false"), headers, "the tampered body"),
         )
     )
 
     wrong_id = str(uuid.uuid4())
     body = battery.body(wrong_id)
-    wrong = _Battery(battery.client, battery.url, scheme, "not-the-secret-" + wrong_id, 0)
+    wrong = _Battery(
+        battery.client, battery.url, scheme, "not-the-secret-" + wrong_id, 0, battery.clock
+    )
     results.append(
         _expect_rejected(
             "a wrong signature is rejected",
-            *await battery.post(body, wrong.headers(body, wrong_id, now)),
+            *await battery.post(body, wrong.headers(body, wrong_id, now), "the wrong signature"),
         )
     )
 
@@ -242,7 +286,8 @@ async def _run(
     }
     results.append(
         _expect_rejected(
-            "a missing signature header is rejected", *await battery.post(body, headers)
+            "a missing signature header is rejected",
+            *await battery.post(body, headers, "the missing signature header"),
         )
     )
 
@@ -253,20 +298,22 @@ async def _run(
         headers[name] = " ".join(["!!not a signature!!"] * 3)
     results.append(
         _expect_rejected(
-            "a malformed signature header is rejected", *await battery.post(body, headers)
+            "a malformed signature header is rejected",
+            *await battery.post(body, headers, "the malformed signature header"),
         )
     )
 
     if scheme.timestamped:
-        for label, moment in (
-            ("a stale timestamp is rejected", now - _STALE_SECONDS),
-            ("a future timestamp is rejected", now + _STALE_SECONDS),
+        for label, what, moment in (
+            ("a stale timestamp is rejected", "the stale timestamp", now - _STALE_SECONDS),
+            ("a future timestamp is rejected", "the future timestamp", now + _STALE_SECONDS),
         ):
             delivery_id = str(uuid.uuid4())
             body = battery.body(delivery_id)
             results.append(
                 _expect_rejected(
-                    label, *await battery.post(body, battery.headers(body, delivery_id, moment))
+                    label,
+                    *await battery.post(body, battery.headers(body, delivery_id, moment), what),
                 )
             )
 
@@ -277,7 +324,7 @@ async def _run(
     results.append(
         _expect_rejected(
             f"an oversized body ({len(body):,} bytes) is refused",
-            *await battery.post(body, battery.headers(body, big_id, now)),
+            *await battery.post(body, battery.headers(body, big_id, now), "the oversized body"),
         )
     )
     return results
@@ -290,10 +337,12 @@ async def _check_duplicate(
     delivery_id = str(uuid.uuid4())
     body = battery.body(delivery_id)
     headers = battery.headers(body, delivery_id, now)
-    first, text = await battery.post(body, headers)
+    first, text = await battery.post(body, headers, "the first of the same id twice")
     if first is None or not 200 <= first < 300:
         return CheckResult(name, False, first, f"the first delivery was not accepted: {text!r}")
-    second, text = await battery.post(body, battery.headers(body, delivery_id, now))
+    second, text = await battery.post(
+        body, battery.headers(body, delivery_id, now), "the repeat of the same id"
+    )
     if second is None or not 200 <= second < 300:
         return CheckResult(
             name,
@@ -315,3 +364,17 @@ async def _check_duplicate(
     if count == 1:
         return CheckResult(name, True, second, "processed once")
     return CheckResult(name, False, second, f"processed {count} times")
+
+
+def _check_answer_times(battery: _Battery, answer_within: float) -> CheckResult:
+    name = f"every answer comes within {answer_within:g} s"
+    if battery.slowest is None or battery.slowest[0] <= answer_within:
+        return CheckResult(name, True, None, f"{battery.requests} answers, none slower")
+    took, what, status = battery.slowest
+    return CheckResult(
+        name,
+        False,
+        status,
+        f"SLOW: {what} took {took:.1f} s; providers give up (GitHub after 10 s, Svix after "
+        "15 s) and send it again: answer 2xx at once and do the work in the background",
+    )
