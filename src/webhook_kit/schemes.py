@@ -22,6 +22,7 @@ from typing import Protocol
 from . import ed25519
 from .errors import InvalidInputError, InvalidSecretError, VerificationError, VerificationFailure
 from .header_parsing import (
+    _MAX_TIMESTAMP_DIGITS,
     MAX_HEADER_LENGTH,
     MAX_SIGNATURES,
     HeaderMapping,
@@ -59,7 +60,10 @@ class BoundVerify(Protocol):
 # functions without a module attribute lookup per call.
 _new_verified = tuple.__new__
 _hmac_new = hmac.new
+_hmac_digest = hmac.digest
 _compare = hmac.compare_digest
+_b64encode = base64.b64encode
+_time = time.time
 
 
 def _base64(digest: bytes) -> str:
@@ -137,7 +141,9 @@ class SignatureScheme(abc.ABC):
     ) -> VerifiedWebhook:
         """Verify ``body`` and ``headers`` with decoded ``keys``; ``now=None`` is the clock."""
 
-    def bind(self, keys: KeySet, max_body_bytes: int, general: BoundVerify) -> BoundVerify:
+    def bind(
+        self, keys: KeySet, max_body_bytes: int, tolerance: float, general: BoundVerify
+    ) -> BoundVerify:
         """Return a verify function specialised for ``keys``; ``general`` handles the rest.
 
         The default is ``general`` itself; a scheme may return a faster function for its common
@@ -227,7 +233,9 @@ class HmacHeaderScheme(SignatureScheme):
             headers[self.timestamp_header] = str(timestamp)
         return headers
 
-    def bind(self, keys: KeySet, max_body_bytes: int, general: BoundVerify) -> BoundVerify:
+    def bind(
+        self, keys: KeySet, max_body_bytes: int, tolerance: float, general: BoundVerify
+    ) -> BoundVerify:
         """Specialise the body-only, hex, one-key case (webhook-kit's default and GitHub's).
 
         The returned function answers a well-formed header itself and hands anything else to
@@ -400,6 +408,80 @@ class StandardWebhooksScheme(SignatureScheme):
         headers.update(dict.fromkeys(self._signature_header_names, signature))
         return headers
 
+    def bind(
+        self, keys: KeySet, max_body_bytes: int, tolerance: float, general: BoundVerify
+    ) -> BoundVerify:
+        """Check the Ed25519 key budget once; specialise the HMAC-only case.
+
+        The returned function answers a well-formed request (headers under their first names,
+        the timestamp in the window) itself and hands anything else (other header names or
+        types, a timestamp outside the window, Ed25519 keys, too many entries) to ``general``,
+        which judges it exactly as before.
+
+        Raises:
+            InvalidSecretError: more than `MAX_ED25519_KEYS` Ed25519 keys verify.
+        """
+        verifying = len(keys.ed25519_public) + len(keys.ed25519_signing)
+        if verifying > MAX_ED25519_KEYS:
+            raise InvalidSecretError(
+                f"{verifying} Ed25519 keys were given to verify with; at most {MAX_ED25519_KEYS}"
+                " (the old and the new key of a rotation) are accepted, so that a forged v1a "
+                "entry costs a bounded number of verifications"
+            )
+        if verifying or not keys.hmac:
+            return general
+        hmac_keys = keys.hmac
+        id_name, timestamp_name = self.id_headers[0], self.timestamp_headers[0]
+        signature_name, event_name, name = self.signature_header, self.event_header, self.name
+        optional = self._optional
+
+        def verify_hmac(
+            body: bytes, headers: HeaderMapping, now: float | datetime | None = None
+        ) -> VerifiedWebhook:
+            try:
+                webhook_id = headers.get(id_name)
+                raw_timestamp = headers.get(timestamp_name)
+                value = headers.get(signature_name)
+            except AttributeError:  # not a mapping: the general path says so
+                return general(body, headers, now)
+            if (
+                type(body) is not bytes
+                or len(body) > max_body_bytes
+                or type(webhook_id) is not str
+                or type(raw_timestamp) is not str
+                or type(value) is not str
+                or len(webhook_id) > MAX_HEADER_LENGTH
+                or len(value) > MAX_HEADER_LENGTH
+                or not 0 < len(raw_timestamp) <= _MAX_TIMESTAMP_DIGITS
+                or not (webhook_id + raw_timestamp + value).isascii()
+                or not raw_timestamp.isdigit()
+            ):
+                return general(body, headers, now)
+            timestamp = int(raw_timestamp)
+            current = _time() if now is None else epoch_seconds(now)
+            if not current - tolerance <= timestamp <= current + tolerance:
+                return general(body, headers, now)  # which says too old or in the future
+            content = f"{webhook_id}.{timestamp}.".encode() + body
+            # ``v1,<base64>`` compared whole: equal exactly when the version is v1 and the
+            # signature matches; entries of other versions never match an HMAC key here.
+            if " " in value:
+                entries = value.split(" ", MAX_SIGNATURES)
+                if len(entries) > MAX_SIGNATURES:
+                    return general(body, headers, now)
+            else:
+                entries = [value]
+            for key in hmac_keys:
+                expected = "v1," + _b64encode(_hmac_digest(key, content, _DIGEST)).decode()
+                for entry in entries:
+                    if _compare(expected, entry):
+                        event = optional(headers, event_name)
+                        return _new_verified(
+                            VerifiedWebhook, (body, webhook_id, event, timestamp, name)
+                        )
+            raise _no_match(signature_name)
+
+        return verify_hmac
+
     def verify_keys(
         self,
         body: bytes,
@@ -429,21 +511,6 @@ class StandardWebhooksScheme(SignatureScheme):
                 body, webhook_id, self._optional(headers, self.event_header), timestamp, self.name
             )
         raise _no_match(header)
-
-    def bind(self, keys: KeySet, max_body_bytes: int, general: BoundVerify) -> BoundVerify:
-        """Check, once, that the Ed25519 keys fit the per-request verification budget.
-
-        Raises:
-            InvalidSecretError: more than `MAX_ED25519_KEYS` Ed25519 keys verify.
-        """
-        verifying = len(keys.ed25519_public) + len(keys.ed25519_signing)
-        if verifying > MAX_ED25519_KEYS:
-            raise InvalidSecretError(
-                f"{verifying} Ed25519 keys were given to verify with; at most {MAX_ED25519_KEYS}"
-                " (the old and the new key of a rotation) are accepted, so that a forged v1a "
-                "entry costs a bounded number of verifications"
-            )
-        return general
 
     def _matches(self, entries: list[str], content: bytes, keys: KeySet) -> bool:
         expected_hmacs: list[str] | None = None

@@ -157,7 +157,9 @@ class VerificationSettings:
         self.keys = self.scheme.keys(secret)
         self.tolerance = _check_tolerance(tolerance)
         self.max_body_bytes = _check_max_body(max_body_bytes)
-        self.verify = self.scheme.bind(self.keys, self.max_body_bytes, self._verify)
+        self.verify = self.scheme.bind(
+            self.keys, self.max_body_bytes, self.tolerance, self._verify
+        )
 
     def _verify(
         self, body: bytes, headers: HeaderMapping, now: float | datetime | None = None
