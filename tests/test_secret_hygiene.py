@@ -387,3 +387,38 @@ def test_procrastinate_job_text_is_masked_in_json_and_in_its_repr() -> None:
         assert url_leaks(masked) == [], masked
         assert "example.com/hook?…" in masked
     assert json.loads(masked_job_text(stored))["target_url"] == "https://example.com/hook?…"
+
+
+class _QuotingStack:
+    """A stack whose failure quotes the URL, as a third-party library's exception might."""
+
+    name = "quoting"
+
+    async def post(self, url: str, *args: object, **kwargs: object) -> Any:
+        try:
+            raise OSError(f"socket trouble talking to {url}")
+        except OSError as exc:
+            raise RuntimeError(f"could not POST {url!r}") from exc
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_an_unexpected_failure_quoting_the_url_is_scrubbed_everywhere(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    queue = MemoryQueue(clock=VirtualClock())
+    event = failing_event("status-500", {"status-500": 9}, queue.clock.now())
+    await WebhookSubscription.register(queue, stack=_QuotingStack(), secrets=lambda _: SECRET)
+    await queue.enqueue(event)
+    await Worker(queue).run_until_idle()
+    (dead,) = await queue.list_dead_letters()
+    history = await queue.history(event.id)
+    unexpected = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert unexpected, "the failure is logged, with its traceback"
+    assert "socket trouble talking to http://127.0.0.1:9/hook?…" in unexpected[0].getMessage()
+    shown = [dead.reason, *(str(record.error) for record in history)]
+    shown += [rendered(record) for record in caplog.records]
+    for text in shown:
+        assert url_leaks(text) == [], text
