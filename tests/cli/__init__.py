@@ -53,12 +53,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def invoke(args: Sequence[str], *, env: dict[str, str | None] | None = None) -> Result:
-    """Run ``webhook-kit ARGS`` in this process."""
+def invoke(
+    args: Sequence[str], *, env: dict[str, str | None] | None = None, input: str | None = None
+) -> Result:
+    """Run ``webhook-kit ARGS`` in this process (``input``: what it reads from stdin)."""
     environment: dict[str, str | None] = dict.fromkeys(_UNSET)
     environment.update(COLUMNS="200", NO_COLOR="1")
     environment.update(env or {})
-    return CliRunner().invoke(cli_group(), list(args), prog_name="webhook-kit", env=environment)
+    return CliRunner().invoke(
+        cli_group(), list(args), prog_name="webhook-kit", env=environment, input=input
+    )
 
 
 def run_cli(

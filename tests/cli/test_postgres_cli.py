@@ -248,7 +248,48 @@ def test_status_shows_the_queue_depth(postgres_url: str) -> None:
         found[match.group(1)] = int(match.group(2))
     assert found == {"pending": 0, "due now": 0, "in flight": 0, "delivered": 1, "dead": 2}
     assert lines[5].rstrip().endswith(f"see webhook-kit dlq list --queue {shown(postgres_url)}")
-    assert lines[6:] == ["endpoints: health is not tracked on a PostgreSQL queue"]
+    assert lines[6:] == [
+        "  next attempt: none pending",
+        "endpoints: health is not tracked on a PostgreSQL queue",
+    ]
+
+
+def test_show_status_and_purge_on_postgres(postgres_url: str) -> None:
+    ids = with_dead_letters(postgres_url)
+    where = shown(postgres_url)
+    pending = send(
+        "https://customer.example/hooks",
+        postgres_url,
+        "--event",
+        "a.b",
+        "--data",
+        "{}",
+        "--secret",
+        SECRET,
+    )
+    assert "  next attempt: due now" in ok(invoke(["status", "--queue", postgres_url]))
+
+    def state(delivery_id: str) -> str:
+        lines = ok(invoke(["show", delivery_id[:8], "--queue", postgres_url]))
+        assert lines[0].split() == ["delivery", delivery_id]
+        return next(line for line in lines if line.startswith("state")).split(None, 1)[1]
+
+    assert state(pending).rstrip() == "pending: the next attempt is due now"
+    assert state(ids["order.created"]).rstrip() == "delivered"
+    assert state(ids["customer.deleted"]).rstrip() == (
+        f"dead-lettered (webhook-kit dlq show {ids['customer.deleted'][:8]} --queue {where})"
+    )
+
+    refused = invoke(["dlq", "purge", "--queue", postgres_url], input="n\n")
+    assert refused.exit_code == 1
+    assert counts(postgres_url).dead == 2
+    [line] = ok(invoke(["dlq", "purge", "--yes", "--queue", postgres_url]))
+    assert line == "purged 2 dead letters"
+    assert counts(postgres_url) == QueueCounts(pending=1, due=1, in_flight=0, delivered=1, dead=0)
+    assert state(ids["order.created"]).rstrip() == "delivered"
+    assert [a.outcome for a in history(postgres_url, ids["order.created"])] == ["delivered"]
+    gone = error_line(invoke(["show", ids["customer.deleted"], "--queue", postgres_url]))
+    assert gone.startswith(f"Error: no delivery with id {ids['customer.deleted']} in {where}")
 
 
 def test_dlq_list_show_and_redrive(postgres_url: str) -> None:

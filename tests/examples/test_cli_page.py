@@ -72,6 +72,8 @@ RUN_HERE = {
     ("dlq", "list"),
     ("dlq", "show"),
     ("dlq", "redrive"),
+    ("dlq", "purge"),
+    ("show",),
     ("endpoints", "list"),
     ("endpoints", "enable"),
 }

@@ -101,6 +101,7 @@ def main() -> None:
         listen,
         schema,
         send,
+        show,
         status,
         verify_command,
         worker,

@@ -37,11 +37,12 @@ _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_since(text: str, now: float) -> float:
-    """``--since``: ISO-8601 (UTC unless it has an offset) or an age such as ``30m``, ``2d``.
+def parse_since(text: str, now: float, *, option: str = "--since") -> float:
+    """``--since`` (or ``--before``): ISO-8601 (UTC unless it has an offset) or an age such as
+    ``30m``, ``2d`` (that long before ``now``).
 
     Raises:
-        click.BadParameter: neither.
+        click.BadParameter: neither; it names ``option``.
     """
     value = text.strip()
     relative = _RELATIVE.fullmatch(value)
@@ -54,7 +55,7 @@ def parse_since(text: str, now: float) -> float:
         raise click.BadParameter(
             f"{text!r} is neither an ISO-8601 time (2026-11-28T10:00:00Z) nor an age "
             "(90s, 30m, 1h, 2d, 1w)",
-            param_hint="--since",
+            param_hint=option,
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -103,7 +104,7 @@ def _host(url: str) -> str:
 
 @cli.group()
 def dlq() -> None:
-    """Dead letters: list them, show one's attempts, send them again (redrive)."""
+    """Dead letters: list them, show one's attempts, send them again (redrive), purge."""
 
 
 @dlq.command("list")
@@ -226,7 +227,7 @@ def _details(letter: DeadLetterRecord, attempts: list[AttemptRecord]) -> list[Re
     heading.add_row("dispatched", utc_iso(event.created_at, milliseconds=True))
     shown: list[RenderableType] = [heading]
     if attempts:
-        shown.append(_timeline(attempts))
+        shown.append(timeline(attempts))
     else:
         shown.append(Text("no attempts recorded"))
     times = f"{letter.attempts} attempt{'' if letter.attempts == 1 else 's'}"
@@ -243,7 +244,9 @@ def _details(letter: DeadLetterRecord, attempts: list[AttemptRecord]) -> list[Re
     return shown
 
 
-def _timeline(attempts: list[AttemptRecord]) -> RenderableType:
+def timeline(attempts: list[AttemptRecord]) -> RenderableType:
+    """A delivery's attempts as a table: number, time, time since the first, answer, latency
+    and outcome."""
     from rich.table import Table
 
     first = attempts[0].started_at
@@ -311,4 +314,46 @@ def redrive(delivery_id: str | None, since: str | None, target: QueueTarget) -> 
         f"redrove {count} dead letter{'' if count == 1 else 's'} "
         f"(dead-lettered since {utc_iso(cutoff)})",
         soft_wrap=True,
+    )
+
+
+@dlq.command("purge")
+@click.option(
+    "--before",
+    metavar="TIME",
+    help="Only the dead letters dead-lettered before TIME: ISO-8601 (2026-11-28T10:00:00Z; UTC "
+    "without an offset) or an age (30d: those older than 30 days). Default: all.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@queue_options
+@person_errors
+def purge(before: str | None, yes: bool, target: QueueTarget) -> None:
+    """Delete dead letters for good, with their attempts; asks first (--yes does not).
+
+    Only dead letters are deleted: pending, in-flight and delivered deliveries stay.
+    """
+    cutoff = None if before is None else parse_since(before, time.time(), option="--before")
+
+    async def count(queue: CommandQueue) -> int:
+        letters = await queue.list_dead_letters()
+        return sum(cutoff is None or letter.dead_at < cutoff for letter in letters)
+
+    which = "" if cutoff is None else f" dead-lettered before {utc_iso(cutoff)}"
+    console = make_console()
+    found = run_on_queue(target, count)
+    if not found:
+        console.print(
+            f"no dead letters{which} in {target.label}: nothing to purge", soft_wrap=True
+        )
+        return
+    plural = "" if found == 1 else "s"
+    if not yes:
+        click.confirm(
+            f"delete {found} dead letter{plural}{which} from {target.label} for good "
+            "(their attempts too)?",
+            abort=True,
+        )
+    purged = run_on_queue(target, lambda queue: queue.purge_dead_letters(cutoff))
+    console.print(
+        f"purged {purged} dead letter{'' if purged == 1 else 's'}{which}", soft_wrap=True
     )

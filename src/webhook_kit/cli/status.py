@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from .app import cli, person_errors
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 @queue_options
 @person_errors
 def status(target: QueueTarget) -> None:
-    """Show the queue's depth: pending (and due now), in flight, delivered, dead."""
+    """Show the queue's depth: pending (and due now), in flight, delivered, dead; when the next
+    attempt is due."""
     from rich.text import Text
 
     from .display import make_console
@@ -77,4 +79,30 @@ async def _queue_depth(queue: CommandQueue, target: QueueTarget) -> list[Rendera
     else:
         # Opening the queue brought its schema up to this release's version.
         heading = Text(f"queue {target.db.resolve()} (schema version {SCHEMA_VERSION})")
-    return [heading, table]
+    due = await queue.next_attempt_due()
+    return [heading, table, Text(next_attempt_line(due, time.time()))]
+
+
+def next_attempt_line(due: float | None, now: float) -> str:
+    """When the next attempt is due, for ``status``: now, at a time (and in how long), or none.
+
+    ``now`` is the system clock, which is the queues' clock.
+    """
+    if due is None:
+        return "  next attempt: none pending"
+    if due <= now:
+        return "  next attempt: due now"
+    return f"  next attempt: due {utc_iso(due)} (in {duration(due - now)})"
+
+
+def duration(seconds: float) -> str:
+    """A wait as a person says it, to the second: ``45s``, ``4m 30s``, ``2h 5m``, ``3d 4h``."""
+    whole = max(int(seconds + 0.5), 1)
+    for size, unit, smaller, small_unit in ((86400, "d", 3600, "h"), (3600, "h", 60, "m")):
+        if whole >= size:
+            rest = (whole % size) // smaller
+            return f"{whole // size}{unit}" + (f" {rest}{small_unit}" if rest else "")
+    minutes, secs = divmod(whole, 60)
+    if minutes:
+        return f"{minutes}m" + (f" {secs}s" if secs else "")
+    return f"{secs}s"

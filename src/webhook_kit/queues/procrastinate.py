@@ -36,7 +36,15 @@ from ..events import WebhookEvent
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, RetryAt
 from .procrastinate_logs import install as _mask_procrastinate_logs
 from .procrastinate_logs import install_on_worker as _mask_worker_logs
-from .protocol import Claim, EndpointRecord, QueueCounts, SecretMemory, UnknownDeliveryError
+from .protocol import (
+    Claim,
+    DeliveryState,
+    EndpointRecord,
+    QueueCounts,
+    SecretMemory,
+    UnknownDeliveryError,
+    like_prefix,
+)
 
 try:
     import procrastinate
@@ -629,6 +637,44 @@ class ProcrastinateQueue:
                     redriven += await self._redrive_one(connection, delivery_id)
                 return redriven
 
+    async def purge_dead_letters(self, before: float | None = None) -> int:
+        """Delete dead letters for good (their failed jobs and attempts with them); how many.
+
+        Args:
+            before: only those dead-lettered before this time (epoch seconds); ``None``: all.
+                Jobs that are not failed are never touched.
+        """
+        with self._database_errors():
+            async with self._connection() as connection, connection.transaction():
+                cursor = await connection.execute(
+                    "DELETE FROM webhook_kit_dead_letters AS dead USING procrastinate_jobs AS jobs"
+                    " WHERE jobs.id = dead.job_id AND jobs.status = 'failed'"
+                    " AND jobs.task_name = %s AND jobs.queue_name = %s"
+                    " AND (%s::double precision IS NULL OR dead.dead_at < %s)"
+                    " RETURNING dead.job_id",
+                    (TASK_NAME, self.queue_name, before, before),
+                )
+                job_ids = [row[0] for row in await cursor.fetchall()]
+                if job_ids:
+                    await connection.execute(
+                        "DELETE FROM webhook_kit_attempts WHERE job_id = ANY(%s)", (job_ids,)
+                    )
+                    await connection.execute(
+                        "DELETE FROM procrastinate_jobs WHERE id = ANY(%s) AND status = 'failed'",
+                        (job_ids,),
+                    )
+                return len(job_ids)
+
+    async def next_attempt_due(self) -> float | None:
+        """When the earliest pending delivery is due (maybe past), or ``None`` if none is."""
+        row = await self._fetch_one(
+            "SELECT extract(epoch FROM min(coalesce(scheduled_at, now())))"
+            " FROM procrastinate_jobs"
+            " WHERE status = 'todo' AND task_name = %s AND queue_name = %s",
+            (TASK_NAME, self.queue_name),
+        )
+        return None if row[0] is None else float(row[0])
+
     @staticmethod
     async def _redrive_one(connection: psycopg.AsyncConnection[Any], delivery_id: str) -> bool:
         cursor = await connection.execute(
@@ -669,6 +715,27 @@ class ProcrastinateQueue:
             if known is None:
                 raise UnknownDeliveryError(f"no delivery with id {delivery_id}")
         return [AttemptRecord(*row) for row in rows]
+
+    async def find_deliveries(self, prefix: str, *, limit: int = 2) -> list[DeliveryState]:
+        """The deliveries whose id is ``prefix`` or starts with it, at most ``limit``; an id
+        equal to ``prefix`` comes first."""
+        pattern = like_prefix(prefix)
+        rows = await self._fetch_all(
+            "SELECT args ->> 'event', status::text,"
+            " extract(epoch FROM coalesce(scheduled_at, now()))"
+            " FROM procrastinate_jobs WHERE task_name = %s AND queue_name = %s"
+            " AND args ->> 'delivery_id' LIKE %s"
+            " ORDER BY args ->> 'delivery_id' != %s, args ->> 'delivery_id' LIMIT %s",
+            (TASK_NAME, self.queue_name, pattern, prefix, limit),
+        )
+        return [
+            DeliveryState(
+                event=WebhookEvent.from_json(event),
+                state=_STATES.get(status, status),
+                due=float(due) if status == "todo" else None,
+            )
+            for event, status, due in rows
+        ]
 
     async def endpoint_records(self) -> list[EndpointRecord]:
         """Endpoint health is not kept on PostgreSQL yet: always empty."""
@@ -721,6 +788,10 @@ class ProcrastinateQueue:
 
     def __repr__(self) -> str:
         return f"ProcrastinateQueue({self._describe()!r}, queue_name={self.queue_name!r})"
+
+
+_STATES = {"todo": "pending", "doing": "in_flight", "succeeded": "delivered", "failed": "dead"}
+"""procrastinate's job statuses as webhook-kit's delivery states."""
 
 
 def _job_id(job: Job) -> int:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Claim",
+    "DeliveryState",
     "EndpointRecord",
     "JobStore",
     "QueueCounts",
@@ -30,6 +31,11 @@ __all__ = [
     "UnknownDeliveryError",
     "WebhookQueue",
 ]
+
+
+def like_prefix(prefix: str) -> str:
+    """A SQL ``LIKE`` pattern (escape character ``\\``) for text starting with ``prefix``."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class UnknownDeliveryError(WebhookKitError, KeyError):
@@ -75,6 +81,22 @@ class EndpointRecord:
     reason: str
     updated_at: float
     probe_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """Where one delivery is, as a durable queue reports it to the command line.
+
+    Attributes:
+        event: the delivery as dispatched.
+        state: ``"pending"``, ``"in_flight"``, ``"delivered"`` or ``"dead"`` (another engine
+            state, such as procrastinate's ``"cancelled"``, is passed on as it is).
+        due: when a pending delivery's next attempt is due (maybe past); else ``None``.
+    """
+
+    event: WebhookEvent
+    state: str
+    due: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,15 @@ from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError
 from ..events import WebhookEvent
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
-from .protocol import Claim, EndpointRecord, QueueCounts, SecretMemory, UnknownDeliveryError
+from .protocol import (
+    Claim,
+    DeliveryState,
+    EndpointRecord,
+    QueueCounts,
+    SecretMemory,
+    UnknownDeliveryError,
+    like_prefix,
+)
 from .signals import WorkSignal
 from .sqlite_errors import QueueStorageError
 from .sqlite_schema import check_before_opening, migrate
@@ -345,6 +353,16 @@ class SQLiteQueue:
 
     # -- waiting ---------------------------------------------------------------------------
 
+    async def next_attempt_due(self) -> float | None:
+        """When the earliest pending delivery is due (maybe past), or ``None`` if none is."""
+        with _storage_errors(self.path):
+            due = (
+                self._connection()
+                .execute("SELECT min(due) FROM jobs WHERE state = 'pending'")
+                .fetchone()[0]
+            )
+        return None if due is None else float(due)
+
     async def next_due(self) -> float | None:
         """The earliest due date of a pending job, or lease expiry of an in-flight one."""
         with _storage_errors(self.path):
@@ -421,6 +439,32 @@ class SQLiteQueue:
             self._work.notify()
         return len(ids)
 
+    async def purge_dead_letters(self, before: float | None = None) -> int:
+        """Delete dead letters for good (their jobs and attempts with them); return how many.
+
+        Args:
+            before: only those dead-lettered before this time (epoch seconds); ``None``: all.
+                Pending, in-flight and delivered jobs are never touched.
+        """
+        connection = self._connection()
+        with _storage_errors(self.path), _transaction(connection):
+            ids = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT d.delivery_id FROM dead_letters d JOIN jobs j ON j.id = d.delivery_id"
+                    " WHERE j.state = 'dead' AND (? IS NULL OR d.dead_at < ?)",
+                    (before, before),
+                )
+            ]
+            for delivery_id in ids:
+                # The attempts and the dead letter go with the job (ON DELETE CASCADE).
+                connection.execute(
+                    "DELETE FROM jobs WHERE id = ? AND state = 'dead'", (delivery_id,)
+                )
+        for delivery_id in ids:
+            self._events.pop(delivery_id, None)
+        return len(ids)
+
     def _redrive_one(self, connection: sqlite3.Connection, delivery_id: str) -> bool:
         deleted = connection.execute(
             "DELETE FROM dead_letters WHERE delivery_id = ?", (delivery_id,)
@@ -453,6 +497,29 @@ class SQLiteQueue:
         if known is None:
             raise UnknownDeliveryError(f"no delivery with id {delivery_id}")
         return [AttemptRecord(delivery_id, *row) for row in rows]
+
+    async def find_deliveries(self, prefix: str, *, limit: int = 2) -> list[DeliveryState]:
+        """The deliveries whose id is ``prefix`` or starts with it, at most ``limit``; an id
+        equal to ``prefix`` comes first."""
+        pattern = like_prefix(prefix)
+        with _storage_errors(self.path):
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT id, body, event_json, state, due FROM jobs"
+                    " WHERE id LIKE ? ESCAPE '\\' ORDER BY id != ?, id LIMIT ?",
+                    (pattern, prefix, limit),
+                )
+                .fetchall()
+            )
+        return [
+            DeliveryState(
+                event=self._events.get(row[0]) or WebhookEvent.from_json(row[2], body=row[1]),
+                state=row[3],
+                due=float(row[4]) if row[3] == "pending" else None,
+            )
+            for row in rows
+        ]
 
     async def counts(self) -> QueueCounts:
         """How many deliveries are in each state."""
