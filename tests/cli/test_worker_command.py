@@ -54,7 +54,7 @@ class WorkerProcess:
     def stderr(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
-    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
         """Poll ``condition`` until it holds; fail if the worker exits or time runs out."""
         deadline = time.monotonic() + timeout
         while not condition():

@@ -33,3 +33,34 @@ def test_every_provider_preset_is_on_the_reference_page() -> None:
     presets = {name for name in providers.__all__ if name.isupper()}
     missing = {name for name in presets if not re.search(rf"^\s+- {name}$", text, re.MULTILINE)}
     assert missing == set()
+
+
+def test_every_included_example_is_linked_under_its_code() -> None:
+    # On a code host a page shows the include line, not the code: the file is linked below it.
+    snippet = re.compile(r'^--8<-- "docs/examples/([\w.]+?)(?::[\w-]+)?"$')
+    unlinked: list[str] = []
+    for page in sorted(DOCS.glob("*.md")):
+        lines = page.read_text().splitlines()
+        for number, line in enumerate(lines):
+            match = snippet.match(line)
+            if match is None:
+                continue
+            end = next(n for n in range(number, len(lines)) if lines[n] == "```")
+            after = "\n".join(lines[end + 1 : end + 3])
+            name = match.group(1)
+            if f"[`docs/examples/{name}`](examples/{name})" not in after:
+                unlinked.append(f"{page.name}:{number + 1} {name}")
+    assert unlinked == []
+
+
+def test_the_home_page_says_how_to_install_and_lists_every_extra() -> None:
+    from importlib.metadata import metadata
+
+    text = (DOCS / "index.md").read_text()
+    extras = set(metadata("webhook-kit").get_all("Provides-Extra") or [])
+    listed = set(re.findall(r"^\| `(\w+)` \| `python3 -m pip install '\.\[\1\]'` \|", text, re.M))
+    assert listed == extras
+    assert "not on PyPI yet" in text
+    assert "mkdocs serve" in text
+    for command in ("demo", "send", "worker", "listen", "verify", "status", "dlq", "endpoints"):
+        assert f"`{command}`" in text

@@ -3,13 +3,19 @@ shown is the output of the current demo (its ids, port and timing aside: tests/c
 
 from __future__ import annotations
 
+import os
 import re
 import runpy
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+BASH = shutil.which("bash") or "/bin/bash"
+"""The README's console blocks are bash."""
 _FENCE = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
 
 
@@ -94,3 +100,91 @@ def test_the_demo_output_shown_is_the_demos() -> None:
     summary = shown.splitlines()[-1]
     assert summary.startswith(f"{len(BATCH) - len(dead)} delivered, {len(dead)} dead-lettered, ")
     assert " signatures verified, 0 failed, in " in summary
+
+
+def _console_block(first_word: str) -> list[str]:
+    """The lines of the README's console block whose first command starts with ``first_word``."""
+    blocks = [code for lang, code in _FENCE.findall(README.read_text()) if lang == "console"]
+    [block] = [code for code in blocks if code.split()[0] == first_word]
+    return block.splitlines()
+
+
+def _shell_env(**extra: str) -> dict[str, str]:
+    """This environment, with the installed ``webhook-kit`` first on PATH and no secret set."""
+    env = {name: value for name, value in os.environ.items() if name != "WEBHOOK_KIT_SECRET"}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(COLUMNS="200", NO_COLOR="1", **extra)
+    return env
+
+
+def test_the_send_and_worker_commands_run_as_written(tmp_path: Path) -> None:
+    export, send_line, worker_line = _console_block("export")
+    assert send_line.startswith("webhook-kit send ")
+    assert worker_line == "webhook-kit worker"
+    # The first line makes up the secret both commands read from the environment.
+    made = subprocess.run(
+        [BASH, "-c", f'{export}\nprintf %s "$WEBHOOK_KIT_SECRET"'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=_shell_env(),
+    )
+    secret = made.stdout
+    assert len(secret) >= 32
+    env = _shell_env(WEBHOOK_KIT_SECRET=secret)
+
+    sent = subprocess.run(
+        [BASH, "-c", send_line],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert re.fullmatch(r"[0-9a-f-]{36}\n", sent.stdout), sent.stdout
+    assert (tmp_path / "webhook-kit.sqlite3").is_file()
+
+    stderr_path = tmp_path / "worker.stderr"
+    with stderr_path.open("wb") as stderr:
+        worker = subprocess.Popen(
+            [BASH, "-c", f"exec {worker_line}"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        for _ in range(600):  # up to 60 s for the worker to start
+            if "worker started on" in stderr_path.read_text() or worker.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert worker.poll() is None, stderr_path.read_text()
+        assert "worker started on webhook-kit.sqlite3" in stderr_path.read_text()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(60) == 0, stderr_path.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(60)
+    assert "Traceback" not in stderr_path.read_text()
+
+
+def test_every_file_the_readme_links_is_in_the_repository() -> None:
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README.read_text())
+    local = [link for link in links if "://" not in link]
+    assert {"LICENSE", "CHANGELOG.md", "CONTRIBUTING.md", "docs/index.md"} <= set(local)
+    missing = [link for link in local if not (README.parent / link).exists()]
+    assert missing == []
+
+
+def test_the_readme_says_how_to_install_what_is_not_published() -> None:
+    text = " ".join(README.read_text().split())
+    assert "not on PyPI yet" in text
+    assert "comes next" not in text  # PostgreSQL ships
+    # The FastAPI snippet says FastAPI is installed separately.
+    before_fastapi = text[: text.index("from fastapi import")]
+    assert "python3 -m pip install fastapi" in before_fastapi[-400:]
