@@ -210,3 +210,25 @@ def test_endpoint_keys_of_ordinary_urls_are_unchanged() -> None:
         endpoint_of("https://u:p@Example.COM:8443/hooks?x=1") == "https://example.com:8443/hooks"
     )
     assert endpoint_of("http://example.com") == "http://example.com/"
+
+
+@pytest.mark.parametrize(
+    "url", ["Q7user:Z9pass@example.com/hook", "Q7user:Z9pass@example.com", "Q7user:8080"]
+)
+def test_a_user_name_taken_for_a_scheme_is_not_quoted(url: str) -> None:
+    from webhook_kit import WebhookSubscription
+    from webhook_kit.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError) as caught:
+        WebhookSubscription(url, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    message = str(caught.value).lower()  # the scheme is quoted lower-cased
+    assert "q7user" not in message
+    assert "z9pass" not in message
+
+
+def test_a_plain_wrong_scheme_is_still_named() -> None:
+    from webhook_kit import WebhookSubscription
+    from webhook_kit.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="not 'ftp'"):
+        WebhookSubscription("ftp://example.com/hook", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")

@@ -77,7 +77,11 @@ def check_target_url(url: str) -> str:
     if not parsed.scheme:
         raise InvalidTargetError("the target URL must be a full URL with http:// or https://")
     if parsed.scheme not in ("http", "https"):
-        raise InvalidTargetError(f"the target URL must be http or https, not {parsed.scheme!r}")
+        # Named only when it is plainly a scheme: in "user:pw@host" it is a user name.
+        named = url[len(parsed.scheme) :].startswith("://")
+        raise InvalidTargetError(
+            "the target URL must be http or https" + (f", not {parsed.scheme!r}" if named else "")
+        )
     if not parsed.host:
         raise InvalidTargetError("the target URL has no host")
     if parsed.port is not None and not 1 <= parsed.port <= 65535:
