@@ -280,7 +280,7 @@ def test_the_random_requests_reach_every_outcome() -> None:
     """The agreement test is only worth something if its inputs verify, and fail, every way."""
     seen: set[object] = set()
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=500, deadline=None, database=None, derandomize=True)
     @given(data=st.data())
     def collect(data: st.DataObject) -> None:
         body, headers, now, cap = data.draw(_requests(providers.STANDARD_WEBHOOKS))
