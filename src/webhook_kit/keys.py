@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import ed25519
 from .errors import InvalidSecretError
@@ -33,9 +33,12 @@ MAX_SECRETS = 16
 _ED25519_KEY_LENGTHS = (32, 64)
 
 
-@dataclass(frozen=True, slots=True)
-class KeySet:
-    """Decoded key material for one scheme: HMAC keys and Ed25519 keys (raw bytes)."""
+class KeySet(NamedTuple):
+    """Decoded key material for one scheme: HMAC keys and Ed25519 keys (raw bytes).
+
+    Immutable. (A named tuple rather than a dataclass: ``dataclasses`` imports ``inspect``, a
+    cost every receiver would pay at a cold start.)
+    """
 
     hmac: tuple[bytes, ...]
     ed25519_signing: tuple[bytes, ...] = ()
