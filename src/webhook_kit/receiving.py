@@ -7,7 +7,6 @@ or a serverless function does not import it.
 
 from __future__ import annotations
 
-import inspect
 import os
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -20,6 +19,8 @@ from .verification import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, Verificatio
 from .verified import VerifiedWebhook
 
 if TYPE_CHECKING:
+    import inspect
+
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -135,6 +136,8 @@ class _CallSignature:
         if instance is None:
             return None
         if _CallSignature._signature is None:
+            import inspect
+
             from starlette.requests import Request
 
             request = inspect.Parameter(
