@@ -211,6 +211,25 @@ def test_a_signal_stops_fetching_and_finishes_the_attempt_in_flight(
     assert "Traceback" not in worker.stderr
 
 
+def test_a_second_signal_exits_at_once(postgres_url: str, tmp_path: Path) -> None:
+    receiver = ArrivalReceiver()
+    receiver.script([Delay(20.0)], event="slow")
+    with receiver.serve_in_thread() as url:
+        send(url, postgres_url, "--event", "slow", "--data", "1", "--secret", SECRET)
+        args = ("--queue", postgres_url, "--concurrency", "1")
+        with worker_process(tmp_path, *args) as worker:
+            worker.wait_until(receiver.arrived.is_set, "the first request")
+            worker.process.send_signal(signal.SIGTERM)
+            worker.wait_until(
+                lambda: "finishing in-flight attempts" in worker.stderr, "the stopping line"
+            )
+            code = worker.stop(signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, worker.stderr
+    assert "received SIGTERM again: exiting now" in worker.stderr
+    assert "Traceback" not in worker.stderr
+    assert counts(postgres_url).in_flight == 1  # until the stalled-job sweep takes it back
+
+
 def test_a_dead_letter_is_one_log_line_not_a_traceback(postgres_url: str, tmp_path: Path) -> None:
     # procrastinate logs a failed job as an error with a traceback; for webhook-kit a dead
     # letter is an outcome, logged as every attempt is.

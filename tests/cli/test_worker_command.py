@@ -363,3 +363,29 @@ def test_worker_picks_up_jobs_sent_while_it_runs(tmp_path: Path) -> None:
         worker.wait_until(lambda: counts(db).delivered == 1, "the delivery")
         assert worker.stop() == 0
     assert [d.id for d in receiver.deliveries] == [delivery_id]
+
+
+def test_a_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
+    # The attempt in flight would hold the worker for its whole timeout; the second Ctrl-C
+    # does not wait for it. It is abandoned, not lost: its claim runs out, and it is made again.
+    signum = signal.SIGINT
+    db = tmp_path / "queue.sqlite3"
+    receiver = ArrivalReceiver()
+    receiver.script([Delay(20.0)], event="slow")
+    with receiver.serve_in_thread() as url:
+        slow = send(url, db, "--event", "slow", "--data", "1", "--secret", SECRET)
+        with worker_process(tmp_path, "--db", str(db), "--concurrency", "1") as worker:
+            worker.wait_until(receiver.arrived.is_set, "the first request")
+            worker.process.send_signal(signum)
+            worker.wait_until(
+                lambda: "finishing in-flight attempts" in worker.stderr, "the stopping line"
+            )
+            code = worker.stop(signum)
+    assert code == 128 + signum, worker.stderr
+    assert (
+        f"WARNING webhook_kit.worker: received {signum.name} again: exiting now; the attempts "
+        "in flight are abandoned and will be attempted again"
+    ) in worker.stderr
+    assert "Traceback" not in worker.stderr
+    assert history(db, slow) == []  # nothing recorded: the delivery is still to be made
+    assert counts(db).in_flight == 1  # until its claim runs out

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -97,7 +97,11 @@ def worker(
     lease_grace: float,
     verbose: bool,
 ) -> None:
-    """Deliver queued webhooks until stopped (SIGTERM or SIGINT: finish in-flight, exit 0)."""
+    """Deliver queued webhooks until stopped (SIGTERM or SIGINT: finish in-flight, exit 0).
+
+    A second SIGINT or SIGTERM exits at once (128 + the signal's number), abandoning the
+    attempts in flight: another worker makes them again.
+    """
     lease_grace_source = click.get_current_context().get_parameter_source("lease_grace")
     lease_grace_given = lease_grace_source not in (None, click.core.ParameterSource.DEFAULT)
     if isinstance(target, PostgresTarget) and lease_grace_given:
@@ -126,8 +130,12 @@ async def _run(
     runner = Worker(queue, concurrency=concurrency, lease_grace=lease_grace)
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
+    stopping_since: list[int] = []
 
     def stop(signum: int) -> None:
+        if stopping_since:
+            exit_now(signum)
+        stopping_since.append(signum)
         logger.info("received %s: finishing in-flight attempts", signal.Signals(signum).name)
         task = loop.create_task(runner.stop())
         stopping.add(task)
@@ -143,6 +151,21 @@ async def _run(
             loop.remove_signal_handler(signum)
         queue.close()
     logger.info("worker stopped")
+
+
+def exit_now(signum: int) -> NoReturn:
+    """A second SIGINT or SIGTERM while finishing: exit at once, with 128 + the signal.
+
+    The attempts in flight are abandoned, not lost: their claims run out (SQLite) or the
+    worker's heartbeat stops (PostgreSQL), and a worker attempts them again.
+    """
+    logger.warning(
+        "received %s again: exiting now; the attempts in flight are abandoned and will be "
+        "attempted again",
+        signal.Signals(signum).name,
+    )
+    logging.shutdown()  # flush the log before the process goes
+    os._exit(128 + signum)
 
 
 _JOB_OUTCOMES = frozenset(
@@ -182,8 +205,7 @@ async def _run_postgres(
         def stop(signum: int) -> None:
             name = signal.Signals(signum).name
             if stopped:
-                logger.info("received %s: already finishing in-flight attempts", name)
-                return
+                exit_now(signum)
             logger.info("received %s: finishing in-flight attempts", name)
             stopped.append(signum)
             # procrastinate's worker takes a cancellation as a request to stop gracefully: it
