@@ -422,3 +422,48 @@ async def test_an_unexpected_failure_quoting_the_url_is_scrubbed_everywhere(
     shown += [rendered(record) for record in caplog.records]
     for text in shown:
         assert url_leaks(text) == [], text
+
+
+@pytest.mark.parametrize("failure", ["invalid-url", "quoting-library"])
+async def test_spans_and_metrics_of_failed_attempts_show_no_url_secret(failure: str) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from webhook_kit import observability
+    from webhook_kit.http_stacks.aiohttp_stack import AiohttpStack
+
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    observability.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    stack: Any = AiohttpStack() if failure == "invalid-url" else _QuotingStack()
+    try:
+        queue = MemoryQueue(clock=VirtualClock())
+        event = failing_event(
+            "invalid-url" if failure == "invalid-url" else "status-500",
+            {"status-500": 9},
+            queue.clock.now(),
+        )
+        await WebhookSubscription.register(queue, stack=stack, secrets=lambda _: SECRET)
+        await queue.enqueue(event)
+        await Worker(queue).run_until_idle()
+        assert await queue.list_dead_letters()
+        finished = spans.get_finished_spans()
+        metrics = reader.get_metrics_data()
+    finally:
+        await stack.aclose()
+        observability.uninstrument()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+    assert finished, "the attempts were traced"
+    shown = [metrics.to_json() if metrics is not None else ""]
+    for span in finished:
+        shown += [span.to_json(), str(span.status.description)]
+        assert span.status.description, "the failure is the span's status"
+    for text in shown:
+        assert url_leaks(text) == [], text
