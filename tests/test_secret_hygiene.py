@@ -467,3 +467,22 @@ async def test_spans_and_metrics_of_failed_attempts_show_no_url_secret(failure: 
         assert span.status.description, "the failure is the span's status"
     for text in shown:
         assert url_leaks(text) == [], text
+
+
+def test_every_procrastinate_module_that_logs_is_masked() -> None:
+    """A filter applies to its own logger only: each logging module of procrastinate needs it."""
+    import procrastinate
+
+    from webhook_kit.queues.procrastinate import ProcrastinateQueue  # noqa: F401 (installs it)
+    from webhook_kit.queues.procrastinate_logs import MaskTargetUrls
+
+    package = Path(procrastinate.__file__).parent
+    modules = [
+        path.stem
+        for path in package.glob("*.py")
+        if "getLogger(__name__)" in path.read_text(encoding="utf-8")
+    ]
+    assert "worker" in modules
+    for module in modules:
+        logger = logging.getLogger(f"procrastinate.{module}")
+        assert any(isinstance(f, MaskTargetUrls) for f in logger.filters), module

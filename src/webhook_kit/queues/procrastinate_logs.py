@@ -103,10 +103,12 @@ def _add_to(loggers: Iterable[logging.Logger]) -> None:
 
 def install() -> None:
     """Put the filter on procrastinate's package logger and each of its module loggers."""
-    _add_to(
-        logging.getLogger(name)
-        for name in ("procrastinate", *(f"procrastinate.{module}" for module in _MODULES))
-    )
+    known = ("procrastinate", *(f"procrastinate.{module}" for module in _MODULES))
+    # And any logger of procrastinate's already made (a module this list does not know).
+    made = [
+        name for name in logging.Logger.manager.loggerDict if name.startswith("procrastinate.")
+    ]
+    _add_to(logging.getLogger(name) for name in (*known, *made))
 
 
 def install_on_worker(name: str | None) -> None:
