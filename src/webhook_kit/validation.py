@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from .errors import InvalidInputError, InvalidPayloadError
+from .url_hosts import host_problem
 from .url_masking import parser_reason
 
 __all__ = [
@@ -60,12 +61,22 @@ def check_target_url(url: str) -> str:
     """Return ``url`` if it is an absolute http(s) URL with a host.
 
     Raises:
-        InvalidTargetError: otherwise (other schemes, no host, whitespace or controls).
+        InvalidTargetError: otherwise: other schemes, no host, whitespace or controls, or a
+            URL the two HTTP stacks would not send alike — a backslash before the query, a
+            numeric IPv4 spelling other than the dotted quad (``127.1``, ``2130706433``), an
+            ``xn--`` label that IDNA does not decode (``xn--zz``), percent-escapes or an empty
+            label in the host, an IPv6 zone.
     """
     if not isinstance(url, str) or not url:
         raise InvalidTargetError("the target URL must be a non-empty string")
     if url != url.strip() or _FORBIDDEN_IN_VALUES.search(url) or " " in url:
         raise InvalidTargetError("the target URL contains whitespace or control characters")
+    if "\\" in url.partition("#")[0].partition("?")[0]:
+        # httpx reads http://a\@b/ as host b, the URL Standard as host a, yarl not at all.
+        raise InvalidTargetError(
+            "the target URL has a backslash before its query, which parsers read differently"
+            " (write %5C for one in the path)"
+        )
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
@@ -82,8 +93,20 @@ def check_target_url(url: str) -> str:
         raise InvalidTargetError(
             "the target URL must be http or https" + (f", not {parsed.scheme!r}" if named else "")
         )
-    if not parsed.host:
+    # raw_host first: .host decodes IDNA, and raises on an A-label it cannot decode.
+    host = parsed.raw_host.decode("ascii")
+    if not host:
         raise InvalidTargetError("the target URL has no host")
+    problem = host_problem(host)
+    if problem is not None:
+        raise InvalidTargetError(f"the target URL's host {host} {problem}")
+    try:
+        parsed.host  # noqa: B018  (httpx decodes it for the Host header, and so must succeed)
+    except (UnicodeError, ValueError) as exc:
+        raise InvalidTargetError(
+            f"the target URL's host {host} is not valid IDNA (such as an xn-- label that does"
+            f" not decode): {exc}"
+        ) from None
     if parsed.port is not None and not 1 <= parsed.port <= 65535:
         raise InvalidTargetError(f"the target URL's port must be 1 to 65535, not {parsed.port}")
     return url

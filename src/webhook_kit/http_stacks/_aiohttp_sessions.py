@@ -20,6 +20,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from ..netguard import NetworkPolicy, allowed_addresses, check_address
+from ..url_hosts import looks_like_an_address
 from ..url_masking import scrubbed
 from . import HttpResponse, Timeouts, TransportError, TransportErrorKind
 from ._shared import (
@@ -219,8 +220,9 @@ def _checked_target(url: str, policy: NetworkPolicy) -> URL:
     # aiohttp connects without resolving when the host merely *looks* numeric ("127.1" and
     # "0177.0.0.1" included, which the socket layer maps onto 127.0.0.1), so everything that
     # looks like an address must be one that ipaddress reads and the policy allows.
-    # check_address refuses what ipaddress cannot read, whatever the policy.
-    if ":" in host or host.replace(".", "").isdigit():
+    # check_address refuses what ipaddress cannot read, whatever the policy — as the httpx
+    # stack does (see GuardedNetworkBackend), so both treat every spelling alike.
+    if looks_like_an_address(host):
         check_address(host, host, policy)
     return target
 

@@ -30,7 +30,6 @@ otherwise mount proxy transports, and the proxy — not the guard — would pick
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -42,6 +41,7 @@ import httpx
 
 from ..errors import InvalidInputError
 from ..netguard import NetworkPolicy, allowed_addresses
+from ..url_hosts import looks_like_an_address
 
 __all__ = ["GuardedNetworkBackend", "GuardedTransport", "NameResolutionError"]
 
@@ -114,11 +114,10 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
     async def _allowed_addresses(self, host: str, port: int) -> list[str]:
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            pass
-        else:
+        if looks_like_an_address(host):
+            # "127.1" or "2130706433" would resolve to 127.0.0.1 here; the aiohttp stack refuses
+            # them, so this one does too: only an address ipaddress reads is one (whatever the
+            # policy, check_address refuses the rest).
             return allowed_addresses(host, [host], self.policy)
         try:
             infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
