@@ -103,7 +103,7 @@ class WorkerRuns:
         for process, _ in self.runs:
             if process.poll() is None:
                 process.kill()
-                process.wait(30)
+                process.wait(60)
 
 
 @pytest.mark.anyio
@@ -151,11 +151,11 @@ async def test_crash_sigkilled_workers_lose_nothing_and_redeliver_the_same_bytes
                     return progress() >= target
 
                 await wait_for(
-                    ready_to_kill, within=30, what=f"kill {kill + 1}", workers=[workers]
+                    ready_to_kill, within=60, what=f"kill {kill + 1}", workers=[workers]
                 )
                 await anyio.sleep(moment)  # a random moment mid-delivery
                 process.kill()
-                assert await anyio.to_thread.run_sync(process.wait, 30) == -signal.SIGKILL
+                assert await anyio.to_thread.run_sync(process.wait, 60) == -signal.SIGKILL
                 counts = await queue.counts()
                 assert counts.in_flight > 0, counts  # mid-work: it left leases behind
 
@@ -164,7 +164,7 @@ async def test_crash_sigkilled_workers_lose_nothing_and_redeliver_the_same_bytes
             async def started() -> bool:
                 return "worker started" in workers.log()
 
-            await wait_for(started, within=30, what="the last worker to start", workers=[workers])
+            await wait_for(started, within=60, what="the last worker to start", workers=[workers])
 
             async def drained() -> bool:
                 counts = await queue.counts()
@@ -174,9 +174,9 @@ async def test_crash_sigkilled_workers_lose_nothing_and_redeliver_the_same_bytes
                     DELIVERIES,
                 )
 
-            await wait_for(drained, within=60, what="the queue to drain", workers=[workers])
+            await wait_for(drained, within=120, what="the queue to drain", workers=[workers])
             process.send_signal(signal.SIGTERM)
-            assert await anyio.to_thread.run_sync(process.wait, 30) == 0, workers.log()
+            assert await anyio.to_thread.run_sync(process.wait, 60) == 0, workers.log()
 
         assert_every_delivery_arrived_intact(receiver, payloads)
 

@@ -11,7 +11,8 @@ Afterwards: every delivery arrived at least once; every redelivery carried the s
 ``X-Webhook-Id``, body and signature; the receiver's unique ids are exactly the 2,000
 dispatched; nothing is pending or in flight; and every worker stops on SIGTERM with exit 0.
 
-It takes ~25-30 s (the receiver answers after 0.2 s so that the backlog outlasts the kills).
+The receiver answers after 0.2 s and the survivors run few deliveries at once, so that the
+backlog outlasts the kills however slowly a loaded machine restarts the victim.
 """
 
 from __future__ import annotations
@@ -42,16 +43,19 @@ KILLS = 4
 # The last kill waits until the victim runs a job again that an earlier kill interrupted.
 RECOVERING_KILL = KILLS - 1
 SECRET = "postgres-crash-test-secret"
-# Small timing knobs: a killed worker's jobs are due again 3-4 s after its last heartbeat.
+# Small timing knobs: a killed worker's jobs are due again 10-11 s after its last heartbeat,
+# after its restart (however slow on a loaded machine): the restarted victim takes most of them.
 HEARTBEAT_INTERVAL = 0.5
-STALLED_AFTER = 3.0
+STALLED_AFTER = 10.0
 SWEEP_INTERVAL = 1.0
 POLL_INTERVAL = 0.2
 # The victim runs more at once than the others, so it always holds jobs when it is killed
-# and takes most of the recovered ones (they are due before the backlog: lower ids).
+# and takes most of the recovered ones (they are due before the backlog: lower ids). The
+# survivors alone deliver ~20 a second (2 x 2 at 0.2 s each): however slowly a loaded machine
+# restarts the victim, they cannot drain the backlog before the kills are done.
 VICTIM_CONCURRENCY = 16
-SURVIVOR_CONCURRENCY = 8
-RECEIVER_DELAY = 0.2  # 200 after 0.2 s: ~150 deliveries/s, so the backlog outlasts the kills
+SURVIVOR_CONCURRENCY = 2
+RECEIVER_DELAY = 0.2  # 200 after 0.2 s
 # Short, exact retries: a hiccup under load must not park a delivery for minutes.
 RETRIES = RetryPolicy(max_attempts=50, base_delay=0.2, factor=1, max_delay=0.2, jitter=0)
 
@@ -120,7 +124,7 @@ def worker_processes(url: str, directory: Path) -> Iterator[Callable[..., Worker
         for worker in started:
             if worker.process.poll() is None:
                 worker.process.kill()
-                worker.process.wait(30)
+                worker.process.wait(60)
 
 
 class Database:
@@ -187,7 +191,7 @@ async def kill_at_a_random_moment(
             return len(receiver.deliveries) >= target and await db.jobs_held_by(victim_id) > 0
 
         moment = rng.uniform(0, 0.25)
-    await wait_for(ready_to_kill, within=30, what=what, workers=everyone)
+    await wait_for(ready_to_kill, within=60, what=what, workers=everyone)
     await anyio.sleep(moment)  # a random moment mid-delivery
     assert await victim.kill() == -signal.SIGKILL
     # Mid-work: it left jobs in 'doing' for the others' sweeps to recover.
@@ -221,7 +225,7 @@ async def test_crash_three_workers_one_sigkilled_lose_nothing_and_resend_the_sam
                 return await db.workers() == len(survivors)
 
             await wait_for(
-                survivors_registered, within=30, what="workers b and c", workers=survivors
+                survivors_registered, within=60, what="workers b and c", workers=survivors
             )
             for kill in range(KILLS + 1):
                 # b and c registered once; the newest worker row is a's after each start.
@@ -233,7 +237,7 @@ async def test_crash_three_workers_one_sigkilled_lose_nothing_and_resend_the_sam
                     return await db.newest_worker_id() > known
 
                 await wait_for(
-                    victim_registered, within=30, what="worker a to start", workers=everyone
+                    victim_registered, within=60, what="worker a to start", workers=everyone
                 )
                 if kill == KILLS:
                     break  # a's last start: it stays, and is stopped with the others
@@ -252,7 +256,7 @@ async def test_crash_three_workers_one_sigkilled_lose_nothing_and_resend_the_sam
                 counts = await queue.counts()
                 return (counts.pending, counts.in_flight, counts.delivered) == (0, 0, DELIVERIES)
 
-            await wait_for(drained, within=60, what="the queue to drain", workers=everyone)
+            await wait_for(drained, within=120, what="the queue to drain", workers=everyone)
             exits = {worker.name: await worker.terminate() for worker in everyone}
             assert exits == {"a": 0, "b": 0, "c": 0}, "\n".join(w.describe() for w in everyone)
 

@@ -68,7 +68,7 @@ class WorkerProcess:
 
     async def terminate(self) -> int:
         self.process.send_signal(signal.SIGTERM)
-        return await anyio.to_thread.run_sync(self.process.wait, 30)
+        return await anyio.to_thread.run_sync(self.process.wait, 60)
 
 
 @asynccontextmanager
@@ -108,7 +108,7 @@ async def worker_processes(tmp_path: Path) -> AsyncIterator[Callable[..., Worker
             if worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGCONT)  # in case a test froze it
                 worker.process.kill()
-                worker.process.wait(30)
+                worker.process.wait(60)
 
 
 def claims_by_id(workers: list[WorkerProcess]) -> dict[str, list[dict[str, Any]]]:
@@ -147,7 +147,7 @@ async def test_two_worker_processes_deliver_each_job_exactly_once(tmp_path: Path
                 async def both_ready() -> bool:
                     return all(worker.ready for worker in workers)
 
-                await wait_for(both_ready, within=30, what="both workers", workers=workers)
+                await wait_for(both_ready, within=60, what="both workers", workers=workers)
                 sub = WebhookSubscription(url, SECRET).allow_private_targets(True)
                 dispatched = [
                     await sub.dispatch(queue, "order.created", {"n": n}) for n in range(count)
@@ -156,7 +156,7 @@ async def test_two_worker_processes_deliver_each_job_exactly_once(tmp_path: Path
                 async def all_delivered() -> bool:
                     return (await queue.counts()).delivered == count
 
-                await wait_for(all_delivered, within=60, what="the deliveries", workers=workers)
+                await wait_for(all_delivered, within=120, what="the deliveries", workers=workers)
                 assert [await worker.terminate() for worker in workers] == [0, 0]
 
         by_id = claims_by_id(workers)
@@ -199,7 +199,7 @@ async def test_a_frozen_workers_leases_are_taken_over_only_when_they_expire(
                 async def both_ready() -> bool:
                     return a.ready and b.ready
 
-                await wait_for(both_ready, within=30, what="both workers", workers=[a, b])
+                await wait_for(both_ready, within=60, what="both workers", workers=[a, b])
                 dispatched = [
                     await sub.dispatch(queue, "order.created", {"n": n}) for n in range(count)
                 ]
@@ -207,13 +207,13 @@ async def test_a_frozen_workers_leases_are_taken_over_only_when_they_expire(
                 async def a_claimed() -> bool:
                     return bool(a.claims())
 
-                await wait_for(a_claimed, within=30, what="a's first claims", workers=[a, b])
+                await wait_for(a_claimed, within=60, what="a's first claims", workers=[a, b])
                 a.process.send_signal(signal.SIGSTOP)
 
                 async def all_delivered() -> bool:
                     return (await queue.counts()).delivered == count
 
-                await wait_for(all_delivered, within=60, what="b's deliveries", workers=[a, b])
+                await wait_for(all_delivered, within=120, what="b's deliveries", workers=[a, b])
                 a.process.send_signal(signal.SIGCONT)
                 assert await a.terminate() == 0  # after its stale attempts finished
                 assert await b.terminate() == 0
