@@ -366,7 +366,8 @@ async def test_failed_deliveries_show_no_url_credentials_or_query(
     if queue_kind != "memory":
         # In a thread: the commands run their own event loop.
         commands = [["dlq", "list", *base], ["dlq", "show", event.id, *base]]
-        commands += [["status", *base]] if queue_kind == "sqlite" else []
+        commands += [["show", event.id, *base]]
+        commands += [["status", *base]]
         for command in commands:
             shown.append(await anyio.to_thread.run_sync(cli_output, command))
     if queue_kind == "postgres":
