@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["fancy", "make_console", "printable", "utc_clock", "utc_iso"]
+__all__ = ["elide_middle", "fancy", "make_console", "printable", "utc_clock", "utc_iso", "wrapped"]
 
 # C0 and C1 control characters and DEL; tab and line feed are decided by the caller.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -100,3 +100,24 @@ def _encodes_with(encoding: str, text: str) -> bool:
     except (UnicodeEncodeError, LookupError):
         return False
     return True
+
+
+def elide_middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by replacing its middle with ``…``: both ends of a
+    URL or host (the scheme and host, the last path segment) stay readable."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1 + 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def wrapped(text: str, width: int, indent: int) -> list[str]:
+    """``text`` wrapped at word boundaries to lines of at most ``width`` characters, each
+    indented by ``indent`` spaces (a word longer than a line is broken)."""
+    import textwrap
+
+    room = max(width - indent, 10)
+    return [" " * indent + line for line in textwrap.wrap(text, room) or [""]]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .app import cli, person_errors
-from .display import make_console, printable, utc_iso
+from .display import elide_middle, make_console, printable, utc_iso, wrapped
 from .options import QueueTarget, queue_options, run_on_queue
 
 if TYPE_CHECKING:
@@ -139,8 +139,15 @@ def list_dead_letters(full_ids: bool, target: QueueTarget) -> None:
             letters, ids if full_ids else unique_prefixes(ids), strict=True
         )
     ]
-    widths = _column_widths(rows, console.width)
     title = f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'} in {target.label}"
+    if not _fits_on_one_line(rows, console.width):
+        # The title as the table's: never wrapped (a path broken across lines cannot be
+        # pasted back).
+        console.print(Text(title, no_wrap=True, overflow="ignore"))
+        for line in _narrow_rows(rows, console.width):
+            console.print(line, highlight=False, markup=False)
+        return
+    widths = _column_widths(rows, console.width)
     table = Table(
         # Never wrapped: a path broken across lines cannot be pasted back.
         title=Text(title, no_wrap=True, overflow="ignore"),
@@ -179,6 +186,50 @@ def _column_widths(rows: Sequence[tuple[str, ...]], width: int) -> list[int]:
             break  # a very narrow terminal: rows will be cut by the terminal
         widths[max(shrinkable, key=lambda i: widths[i])] -= 1
     return widths
+
+
+NARROW_REASON = 30
+"""A reason column narrower than this is unreadable: then each reason goes under its row."""
+
+NARROW_REASON_CHARS = 140
+"""Characters of a reason shown under its row (``dlq show`` shows all of it)."""
+
+
+def _fits_on_one_line(rows: Sequence[tuple[str, ...]], width: int) -> bool:
+    """Whether the table fits ``width`` with a reason column of at least `NARROW_REASON`."""
+    widths = _column_widths(rows, width)
+    return widths[5] >= min(NARROW_REASON, max(len(row[5]) for row in rows)) and (
+        sum(widths) + 2 * (len(widths) - 1) <= width
+    )
+
+
+def _narrow_rows(rows: Sequence[tuple[str, ...]], width: int) -> list[str]:
+    """The dead letters for a narrow terminal: id, event, host, attempts and time on one line
+    (event and host elided in the middle to fit), the reason wrapped under it in one column."""
+    id_width = max(len("id"), *(len(row[0]) for row in rows))
+    fixed = id_width + len("attempts") + 20 + 4 * 2  # a time is 20 characters
+    room = max(width - fixed, 2 * 8)
+    event_width = min(max(len("event"), *(len(row[1]) for row in rows)), max(room // 2, 8))
+    host_width = min(max(len("target host"), *(len(row[2]) for row in rows)), room - event_width)
+    indent = id_width + 2
+
+    def line(cells: tuple[str, str, str, str, str]) -> str:
+        ident, event, host, attempts, dead_at = cells
+        return "  ".join(
+            [
+                ident.ljust(id_width),
+                elide_middle(event, event_width).ljust(event_width),
+                elide_middle(host, host_width).ljust(host_width),
+                attempts.rjust(len("attempts")),
+                dead_at,
+            ]
+        )
+
+    lines = [line(("id", "event", "target host", "attempts", "dead at (UTC)"))]
+    for row in rows:
+        lines.append(line((row[0], row[1], row[2], row[3], row[4])))
+        lines.extend(wrapped(_cut(row[5], NARROW_REASON_CHARS), width, indent))
+    return lines
 
 
 def _cut(text: str, width: int) -> str:

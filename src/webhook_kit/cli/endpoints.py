@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from .app import DEFAULT_DB, cli, person_errors
-from .display import make_console, printable, utc_iso
+from .display import elide_middle, make_console, printable, utc_iso, wrapped
 from .options import db_option, open_queue, sqlite_target
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ def endpoint_table(
         header_style="bold",
     )
     endpoint_width, reason_width = _shared_widths(records, width)
+    if endpoint_width is not None:
+        return _endpoint_blocks(records, width=width, title=title)
     table.add_column("endpoint", overflow="fold", width=endpoint_width)
     table.add_column("state", no_wrap=True, min_width=8)
     table.add_column("reason", overflow="fold", width=reason_width)
@@ -90,6 +92,31 @@ def endpoint_table(
             utc_iso(probe_at) if probe_at is not None else "-",
         )
     return table
+
+
+def _endpoint_blocks(
+    records: Sequence[EndpointRecord], *, width: int, title: str
+) -> RenderableType:
+    """The records for a terminal too narrow for the table: each endpoint whole on a line of
+    its own (elided in the middle only if longer than the terminal), then its state and times,
+    then its reason wrapped under them."""
+    from rich.text import Text
+
+    text = Text(no_wrap=True, overflow="ignore")
+    if title:
+        text.append(f"{title}\n")
+    for record in records:
+        probe_at = record.probe_at if record.state == "paused" else None
+        text.append(elide_middle(printable(record.endpoint), width), style="bold")
+        text.append("\n  ")
+        text.append(f"{printable(record.state):<9}", style=_STATE_STYLES.get(record.state, ""))
+        times = f" updated {utc_iso(record.updated_at)}"
+        if probe_at is not None:
+            times += f"  probe at {utc_iso(probe_at)}"
+        text.append(f"{times} (UTC)\n")
+        text.append("\n".join(wrapped(printable(record.reason) or "-", width, 2)) + "\n")
+    text.rstrip()
+    return text
 
 
 def _shared_widths(records: Sequence[EndpointRecord], width: int) -> tuple[int | None, int | None]:

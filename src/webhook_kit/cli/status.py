@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .app import cli, person_errors
-from .display import printable, utc_iso
+from .display import elide_middle, printable, utc_iso, wrapped
 from .options import PostgresTarget, QueueTarget, queue_options, run_on_queue
 
 if TYPE_CHECKING:
@@ -25,20 +25,21 @@ def status(target: QueueTarget) -> None:
 
     from .display import make_console
 
-    sections = run_on_queue(target, lambda queue: _sections(queue, target))
     console = make_console()
+    width = console.width
+    sections = run_on_queue(target, lambda queue: _sections(queue, target, width))
     for section in sections:
         # A line of plain text (the heading with the queue's path) is never wrapped or cut:
         # a path broken across lines cannot be pasted back.
         console.print(section, soft_wrap=isinstance(section, Text))
 
 
-async def _sections(queue: CommandQueue, target: QueueTarget) -> list[RenderableType]:
+async def _sections(queue: CommandQueue, target: QueueTarget, width: int) -> list[RenderableType]:
     """Everything ``status`` shows, section by section: the queue, then unhealthy endpoints."""
-    return [*await _queue_depth(queue, target), await _endpoints(queue, target)]
+    return [*await _queue_depth(queue, target), await _endpoints(queue, target, width)]
 
 
-async def _endpoints(queue: CommandQueue, target: QueueTarget) -> RenderableType:
+async def _endpoints(queue: CommandQueue, target: QueueTarget, width: int) -> RenderableType:
     from rich.text import Text
 
     if isinstance(target, PostgresTarget):
@@ -50,7 +51,15 @@ async def _endpoints(queue: CommandQueue, target: QueueTarget) -> RenderableType
     for record in records:
         probe = f", probed again at {utc_iso(record.probe_at)}" if record.probe_at else ""
         reason = printable(record.reason, limit=120)
-        lines.append(f"  {record.state:<9} {printable(record.endpoint)}: {reason}{probe}")
+        endpoint = printable(record.endpoint)
+        line = f"  {record.state:<9} {endpoint}: {reason}{probe}"
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        # Too wide for the terminal: the endpoint on its own line (elided in the middle only
+        # if it cannot fit whole), the reason wrapped under it.
+        lines.append(f"  {record.state:<9} {elide_middle(endpoint, width - 12)}")
+        lines.extend(wrapped(f"{reason}{probe}", width, 12))
     lines.append("  (webhook-kit endpoints list; webhook-kit endpoints enable URL)")
     return Text("\n".join(lines))
 
