@@ -99,9 +99,10 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """Fuzz verify (every scheme) and the Retry-After parser: atheris where it installs, else
-    Hypothesis; ``nox -s fuzz -- --seconds 60`` per target."""
-    session.install(".[ed25519]", "hypothesis>=6.100")
+    """Fuzz verify (every scheme), the Retry-After parser and the target URL check (with both
+    HTTP stacks): atheris where it installs, else Hypothesis; ``nox -s fuzz -- --seconds 60``
+    per target."""
+    session.install(".[ed25519,fast]", "hypothesis>=6.100")
     try:
         session.install("atheris>=2.3")
     except nox.command.CommandFailed:

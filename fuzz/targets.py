@@ -7,14 +7,19 @@ other than the one that was signed. `run.py` feeds these from atheris or Hypothe
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 
-from webhook_kit import SignatureFormat, VerificationError, verify
+import httpx
+
+from webhook_kit import InvalidTargetError, SignatureFormat, VerificationError, verify
+from webhook_kit.netguard import NetworkPolicy
 from webhook_kit.providers import GITHUB, SHOPIFY, SLACK, STANDARD_WEBHOOKS, STRIPE, SVIX
 from webhook_kit.retry import parse_retry_after
 from webhook_kit.schemes import SignatureScheme
 from webhook_kit.signing import FORMAT_SCHEMES
+from webhook_kit.validation import check_target_url
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NOW = 1_700_000_000
@@ -136,9 +141,53 @@ def retry_after(data: bytes) -> None:
         raise Finding(f"Retry-After {value!r} gave {seconds!r}")
 
 
+_URL_STARTS = ("http://", "https://", "http://a", "http://user:pw@", "http://[", "")
+
+
+def target_url(data: bytes) -> None:
+    """`check_target_url` accepts a URL or raises `InvalidTargetError`, never anything else;
+    and a URL it accepts is read to the same host and port by both HTTP stacks."""
+    start = _URL_STARTS[data[0] % len(_URL_STARTS)] if data else ""
+    url = start + data[1:].decode("utf-8", "replace")
+    try:
+        check_target_url(url)
+    except InvalidTargetError:
+        return
+    except Exception as exc:
+        raise Finding(f"target URL {url!r}: {type(exc).__name__}: {exc}") from exc
+    try:
+        sent = httpx.Request("POST", url).url
+        host, port = (
+            sent.raw_host.decode("ascii"),
+            sent.port or {"http": 80, "https": 443}[sent.scheme],
+        )
+        read_by_aiohttp = _aiohttp_target(url)
+    except Exception as exc:
+        raise Finding(f"accepted target URL {url!r} fails to send: {exc!r}") from exc
+    if read_by_aiohttp is not None and read_by_aiohttp != (_address_or_name(host), port):
+        raise Finding(
+            f"accepted target URL {url!r}: httpx reads {host}:{port}, aiohttp {read_by_aiohttp}"
+        )
+
+
+def _address_or_name(host: str) -> str:
+    return str(ipaddress.ip_address(host)) if ":" in host else host
+
+
+def _aiohttp_target(url: str) -> tuple[str, int | None] | None:
+    """The host and port the aiohttp stack connects to (``None`` without aiohttp)."""
+    try:
+        from webhook_kit.http_stacks._aiohttp_sessions import _checked_target
+    except ImportError:
+        return None
+    target = _checked_target(url, NetworkPolicy(allow_private=True))
+    return _address_or_name(target.raw_host or ""), target.port
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     **{f"verify[{name}]": _verify_target(name) for name in SCHEMES},
     "retry_after": retry_after,
+    "target_url": target_url,
 }
 
 

@@ -47,3 +47,34 @@ def test_the_hypothesis_engine_runs_a_target_for_its_time() -> None:
     count, finding = fuzz_run.fuzz_with_hypothesis("retry_after", 1)
     assert finding is None
     assert count > 100
+
+
+@pytest.mark.parametrize(
+    "url", [b"\x00xn--zz/", b"\x00127.1/", b"\x00a\\@b/", b"\x01example.com/hooks", b"", b"\xff"]
+)
+def test_the_target_url_target_passes_refusals_and_plain_urls(url: bytes) -> None:
+    targets.target_url(url)
+
+
+def test_an_error_other_than_invalid_target_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What check_target_url raised for http://xn--zz/ before: idna's own error.
+    def idna_fails(url: str) -> str:
+        raise UnicodeError("Invalid A-label")
+
+    monkeypatch.setattr(targets, "check_target_url", idna_fails)
+    with pytest.raises(targets.Finding, match="UnicodeError"):
+        targets.target_url(b"\x00xn--zz/")
+
+
+def test_stacks_that_read_an_accepted_url_apart_are_a_finding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(targets, "_aiohttp_target", lambda url: ("elsewhere.example", 80))
+    with pytest.raises(targets.Finding, match="aiohttp"):
+        targets.target_url(b"\x01example.com/")
+
+
+def test_the_hypothesis_engine_runs_the_target_url_target() -> None:
+    count, finding = fuzz_run.fuzz_with_hypothesis("target_url", 1)
+    assert finding is None
+    assert count > 10
