@@ -151,3 +151,15 @@ def test_the_cap_is_per_subscription() -> None:
     with pytest.raises(InvalidPayloadError):
         small("order.created", body_of(11), now=NOW)
     assert template.build_event("order.created", body_of(11), now=NOW).body == '{"p":"xxx"}'
+
+
+@pytest.mark.anyio
+async def test_nothing_is_stored_in_postgresql_either(postgres_url: str) -> None:
+    procrastinate = pytest.importorskip("webhook_kit.queues.procrastinate")
+    async with procrastinate.ProcrastinateQueue(postgres_url) as queue:
+        sub = subscription().max_payload_bytes(1000)
+        for payload in ({1: "int", "1": "str"}, {"order": [{None: 0}]}, {"big": "x" * 2000}):
+            with pytest.raises(InvalidPayloadError):
+                await sub.dispatch(queue, "order.created", payload)
+        assert await queue.counts() == EMPTY
+        assert len(queue.secret_memory) == 0
