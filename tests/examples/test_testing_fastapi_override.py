@@ -109,7 +109,7 @@ async def test_the_production_wiring_delivers_through_its_queue_and_worker(
             ) as client:
                 response = await client.post("/orders", json={"order_id": 7})
             assert response.status_code == 201
-            with anyio.fail_after(10):
+            with anyio.fail_after(60):
                 while not webhook_receiver_server.deliveries:  # noqa: ASYNC110 (filled by a thread)
                     await anyio.sleep(0.01)
     finally:

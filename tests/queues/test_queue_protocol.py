@@ -645,7 +645,7 @@ async def test_a_worker_recovers_an_interrupted_attempt_with_the_same_id(
         sub = WebhookSubscription(receiver.url, SECRET).timeout(TIMEOUT)
         delivery_id = await sub.dispatch(queue, "order.created", {"order": 7})
         (lost,) = await queue.claim(10, lease_grace=GRACE)  # a worker that then died
-        with anyio.fail_after(10):
+        with anyio.fail_after(60):
             await Worker(queue, lease_grace=GRACE).run_until_idle()
     (delivery,) = receiver.assert_delivered(id=delivery_id, times=1)
     assert delivery.body == lost.event.body_bytes
@@ -863,10 +863,10 @@ async def test_wait_for_work_wakes_on_an_enqueue(queue: WebhookQueue) -> None:
         await anyio.sleep(0.01)
         await queue.enqueue(make_event())
 
-    with anyio.fail_after(5):  # a deadline, not a measurement: max_wait is 30
+    with anyio.fail_after(60):  # a deadline, not a measurement: max_wait is an hour
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(enqueue_soon)
-            await queue.wait_for_work(30)
+            await queue.wait_for_work(3600)
     assert (await queue.counts()).pending == 1
 
 
@@ -879,14 +879,14 @@ async def test_wait_for_work_wakes_on_a_retry(queue: WebhookQueue) -> None:
         await anyio.sleep(0.01)
         await record(queue, claim, RetryAt(START))
 
-    with anyio.fail_after(5):
+    with anyio.fail_after(60):
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(retry_soon)
-            await queue.wait_for_work(30)
+            await queue.wait_for_work(3600)
 
 
 async def test_wait_for_work_returns_after_max_wait(queue: WebhookQueue) -> None:
-    with anyio.fail_after(5):
+    with anyio.fail_after(60):
         await queue.wait_for_work(0.01)
 
 
@@ -906,7 +906,7 @@ async def test_a_worker_delivers_retries_and_dead_letters_through_the_queue(
         retried = await sub.dispatch(queue, "order.updated", {"n": 1})
         refused = await sub.dispatch(queue, "order.refused", {"n": 2})
         delivered = await sub.dispatch(queue, "order.created", {"n": 3})
-        with anyio.fail_after(10):
+        with anyio.fail_after(60):
             await Worker(queue).run_until_idle()
 
     history = await queue.history(retried)

@@ -564,7 +564,7 @@ async def test_dispatch_sync_from_another_thread_while_a_worker_runs(
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(worker.run)
             dispatched = await anyio.to_thread.run_sync(dispatch_all)
-            with anyio.fail_after(10):  # a deadline, not a measurement
+            with anyio.fail_after(60):  # a deadline, not a measurement
                 while (await queue.counts()).delivered < count:  # noqa: ASYNC110 (no event)
                     await anyio.sleep(0.01)
             await worker.stop()

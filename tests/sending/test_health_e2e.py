@@ -434,7 +434,7 @@ async def test_a_running_worker_picks_up_an_enable_from_another_process(
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(worker.run)
-            with anyio.fail_after(10):
+            with anyio.fail_after(60):
                 await until(lambda: health.state_of(endpoint) is EndpointState.DISABLED, "410")
                 await enable_endpoint(app, receiver.url)
                 await until(lambda: health.state_of(endpoint) is EndpointState.HEALTHY, "sync")
@@ -470,7 +470,7 @@ async def test_a_redrive_right_after_an_enable_is_delivered(tmp_path: Path) -> N
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(worker.run)
-            with anyio.fail_after(10):
+            with anyio.fail_after(60):
                 await until(lambda: health.state_of(endpoint) is EndpointState.DISABLED, "410")
                 await enable_endpoint(app, receiver.url)
                 await app.redrive(gone)
@@ -602,7 +602,7 @@ async def deliver_around_a_hanging_endpoint(
     worker = Worker(queue, concurrency=CONCURRENCY, health=health)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(worker.run)
-        with anyio.fail_after(10):
+        with anyio.fail_after(60):
             await until(lambda: all(len(r.deliveries) >= HEALTHY_JOBS for r in healthy), "healthy")
         await worker.stop()
     return queue
@@ -623,7 +623,7 @@ async def test_a_hanging_endpoint_holds_no_more_than_its_share(
     )
     # Every request it held ends: the server thread sees the hang-ups a moment after the
     # worker's timeouts, so wait for them (bounded) rather than race it.
-    with anyio.fail_after(5):
+    with anyio.fail_after(60):
         await until(lambda: hanging.open == 0, "the hanging endpoint's requests to close")
     # What it did not get to try waits (uncounted) or was dead-lettered after its timeout.
     assert counts.dead == hanging.arrived
