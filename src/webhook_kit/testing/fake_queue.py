@@ -88,7 +88,7 @@ class FakeQueue(MemoryQueue):
         Args:
             url_prefix: ``http(s)://host[:port][/path]``, without credentials, query or
                 fragment; ``https://shop.example`` serves the whole host.
-            app: any ASGI 3 app (Starlette, FastAPI, Django's ASGI handler ...).
+            app: any ASGI 3 app (Starlette and FastAPI apps are tested).
 
         Raises:
             InvalidInputError: the prefix is not such a URL, or an app is mounted there already.
