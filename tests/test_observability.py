@@ -12,6 +12,8 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -200,6 +202,118 @@ async def test_a_transport_error_is_logged_in_the_error_field(
     assert record.outcome == "dead"
 
 
+def attempt_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == "webhook_kit.delivery"]
+
+
+async def test_a_retry_is_logged_at_info_with_when_the_next_attempt_is_due(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue, receiver = new_queue()
+    receiver.script([503, 200])
+    with caplog.at_level(logging.INFO, logger="webhook_kit.delivery"):
+        [delivery_id] = await deliver(queue, receiver, receiver.url)
+    retry, delivered = attempt_records(caplog)
+    [_, second] = await queue.history(delivery_id)
+    # The record says when the next attempt is due, and that is when it was made.
+    assert retry.levelno == logging.INFO
+    assert retry.next_attempt_at == second.started_at
+    due = datetime.fromtimestamp(second.started_at, timezone.utc)
+    wait = round((second.started_at - (await queue.history(delivery_id))[0].started_at) / 60)
+    assert retry.getMessage() == (
+        f"webhook {delivery_id} attempt 1 to {receiver.url}: 503 in {retry.latency:.2f}s; "
+        f"next attempt in {wait}min, at {due:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    assert delivered.levelno == logging.INFO
+    assert delivered.next_attempt_at is None
+    assert delivered.getMessage() == (
+        f"webhook {delivery_id} attempt 2 to {receiver.url}: "
+        f"200 in {delivered.latency:.2f}s, delivered"
+    )
+
+
+async def test_a_dead_letter_is_a_warning_with_its_reason_and_how_to_redrive_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue, receiver = new_queue()
+    receiver.script([404])
+    with caplog.at_level(logging.INFO, logger="webhook_kit.delivery"):
+        [delivery_id] = await deliver(queue, receiver, receiver.url)
+    [record] = attempt_records(caplog)
+    [letter] = await queue.list_dead_letters()
+    assert record.levelno == logging.WARNING
+    assert record.reason == letter.reason
+    assert record.getMessage() == (
+        f"webhook {delivery_id} attempt 1 to {receiver.url}: 404 in {record.latency:.2f}s; "
+        f"dead-lettered: {letter.reason}. Once fixed: await queue.redrive({delivery_id!r})"
+    )
+    assert "\n" not in record.getMessage()
+
+
+async def test_a_dead_letter_for_a_disabled_endpoint_is_logged_as_an_attempts_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue, receiver = new_queue()
+    with caplog.at_level(logging.INFO, logger="webhook_kit.delivery"):
+        async with registered(queue, receiver.transport):
+            delivery_id = await WebhookSubscription(receiver.url, SECRET).dispatch(
+                queue, EVENT, PAYLOAD
+            )
+            worker = Worker(queue)
+            assert worker.health is not None
+            worker.health.disable(endpoint_of(receiver.url), "answered 410 Gone")
+            await worker.run_until_idle()
+    receiver.assert_no_deliveries()
+    [record] = attempt_records(caplog)
+    assert record.levelno == logging.WARNING
+    assert (record.webhook_id, record.attempt, record.outcome) == (delivery_id, 1, "dead")
+    assert record.getMessage() == (
+        f"webhook {delivery_id} attempt 1 to {receiver.url}: dead-lettered: the endpoint is "
+        f"disabled (answered 410 Gone): re-enable it first "
+        f"(await worker.enable_endpoint({receiver.url!r})). "
+        f"Once fixed: await queue.redrive({delivery_id!r})"
+    )
+
+
+def test_a_refusal_by_the_network_guard_shows_under_uvicorns_default_logging(
+    tmp_path: Path,
+) -> None:
+    # An app served by uvicorn (as the CLI's demo and listen are) runs with uvicorn's logging
+    # config: handlers for uvicorn's loggers only, so Python's last resort prints WARNING and
+    # above. A delivery the guard refused must be one of those, not a silent INFO record.
+    script = textwrap.dedent(
+        """
+        import asyncio, logging.config
+        from uvicorn.config import LOGGING_CONFIG
+        from webhook_kit import MemoryQueue, WebhookSubscription, Worker
+
+        logging.config.dictConfig(LOGGING_CONFIG)
+
+        async def main():
+            queue = MemoryQueue()
+            await WebhookSubscription.register(queue)
+            subscription = WebhookSubscription("http://127.0.0.1:9/hooks", "a-secret")
+            print(await subscription.dispatch(queue, "order.created", {}))
+            await Worker(queue).run_until_idle()
+
+        asyncio.run(main())
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=True,
+    )
+    delivery_id = completed.stdout.strip()
+    [line] = completed.stderr.splitlines()
+    assert line.startswith(f"webhook {delivery_id} attempt 1 to http://127.0.0.1:9/hooks: ")
+    assert "dead-lettered: the network guard refused to connect to 127.0.0.1" in line
+    assert "WebhookSubscription.allow_private_targets(True)" in line  # the Python fix, here
+
+
 class Refusing(httpx.AsyncBaseTransport):
     """Every connection is refused."""
 
@@ -378,16 +492,27 @@ async def test_the_queue_depth_gauge_shows_deliveries_not_yet_due(instrumented: 
     assert instrumented.points(QUEUE_DEPTH)[((ATTR_QUEUE_STATE, "pending"),)] == 4
 
 
-async def test_a_dead_letter_for_a_disabled_endpoint_is_counted(instrumented: Otel) -> None:
+async def test_a_dead_letter_for_a_disabled_endpoint_ends_in_a_span_and_is_counted(
+    instrumented: Otel,
+) -> None:
     queue, receiver = new_queue()
     async with registered(queue, receiver.transport):
-        await WebhookSubscription(receiver.url, SECRET).dispatch(queue, EVENT, {})
+        delivery_id = await WebhookSubscription(receiver.url, SECRET).dispatch(queue, EVENT, {})
         worker = Worker(queue)
         assert worker.health is not None
         worker.health.disable(endpoint_of(receiver.url), "answered 410 Gone")
         await worker.run_until_idle()
-    receiver.assert_no_deliveries()
-    assert instrumented.finished() == []  # no attempt was made
+    receiver.assert_no_deliveries()  # no request was made, but the delivery's end is traced
+    [span] = instrumented.finished()
+    assert span.name == SPAN_NAME
+    assert span.parent is not None
+    assert span.parent.span_id == delivery_span_context(delivery_id).span_id
+    assert span.attributes is not None
+    assert span.attributes[ATTR_DELIVERY_ID] == delivery_id
+    assert span.attributes[ATTR_OUTCOME] == "dead"
+    assert span.attributes["error.type"] == observability.ENDPOINT_DISABLED
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "endpoint disabled: answered 410 Gone"
     assert instrumented.points(DEAD_LETTERS) == {
         ((ATTR_DEAD_LETTER_REASON, "endpoint_disabled"),): 1
     }

@@ -8,7 +8,17 @@ import sys
 from typing import TextIO
 
 # Every attempt's record (logger "webhook_kit.delivery") carries these as attributes.
-FIELDS = ("webhook_id", "webhook_event", "attempt", "status", "error", "latency", "outcome")
+FIELDS = (
+    "webhook_id",
+    "webhook_event",
+    "attempt",
+    "status",
+    "error",
+    "latency",
+    "outcome",
+    "next_attempt_at",
+    "reason",
+)
 
 
 class JsonLines(logging.Formatter):
@@ -28,5 +38,5 @@ def log_attempts_as_json(stream: TextIO = sys.stderr) -> logging.Handler:
     handler.setFormatter(JsonLines())
     logger = logging.getLogger("webhook_kit")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)  # one INFO record per attempt
+    logger.setLevel(logging.INFO)  # one record per attempt: INFO, a dead letter WARNING
     return handler

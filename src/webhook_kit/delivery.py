@@ -15,9 +15,11 @@ from contextvars import Token
 from typing import TYPE_CHECKING
 
 from . import observability
+from .attempt_log import log_attempt
 from .clock import AttemptBudget, _attempt_budget
 from .errors import InvalidSecretError, MissingDependencyError
 from .events import WebhookEvent
+from .fix_hints import fix
 from .http_stacks import HttpResponse, NetworkStack, Timeouts, TransportError
 from .keys import SecretOrSecrets
 from .netguard import TargetRefusedError
@@ -69,8 +71,12 @@ def build_headers(
         if secret is None:
             raise InvalidSecretError(
                 f"{event.signature_format.value} is signed at each attempt and this process "
-                "has no secret for it: register the worker with "
-                "WebhookSubscription.register(queue, secrets=resolver)"
+                "has no secret for it: "
+                + fix(
+                    "register the worker with "
+                    "WebhookSubscription.register(queue, secrets=resolver)",
+                    "run the worker with --secret (or $WEBHOOK_KIT_SECRET)",
+                )
             )
         scheme = FORMAT_SCHEMES[event.signature_format]
         headers.update(
@@ -255,8 +261,7 @@ class DeliveryHandler:
             response_excerpt=excerpt,
             outcome=_OUTCOME_NAMES[type(outcome)],
         )
-        if logger.isEnabledFor(logging.INFO):
-            _log_attempt(event, record)
+        log_attempt(event, record, outcome, clock.now())
         return outcome, record, error_type
 
     @staticmethod
@@ -289,22 +294,3 @@ def _open_budget(event: WebhookEvent) -> Token[AttemptBudget | None]:
 
 
 _OUTCOME_NAMES: dict[type, str] = {Delivered: "delivered", RetryAt: "retry", DeadLetter: "dead"}
-
-
-def _log_attempt(event: WebhookEvent, record: AttemptRecord) -> None:
-    logger.info(
-        "webhook %s attempt %d to %s: %s",
-        event.id,
-        record.attempt,
-        event,
-        record.status if record.status is not None else record.error,
-        extra={
-            "webhook_id": event.id,
-            "webhook_event": event.event,
-            "attempt": record.attempt,
-            "status": record.status,
-            "error": record.error,
-            "latency": record.latency,
-            "outcome": record.outcome,
-        },
-    )

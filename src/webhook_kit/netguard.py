@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import InvalidInputError, WebhookKitError
+from .fix_hints import fix
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -44,8 +45,12 @@ class TargetRefusedError(WebhookKitError):
 
     def __init__(self, host: str, address: str, why: str) -> None:
         super().__init__(
-            f"the network guard refused to connect to {host} ({address}): {why}; opt in with "
-            "WebhookSubscription.allow_private_targets(True) or an allow-list of networks"
+            f"the network guard refused to connect to {host} ({address}): {why}; "
+            + fix(
+                "opt in with WebhookSubscription.allow_private_targets(True) or an allow-list "
+                "of networks",
+                "send it again with --allow-private-targets to allow it",
+            )
         )
         self.host = host
         self.address = address

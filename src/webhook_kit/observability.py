@@ -22,8 +22,9 @@ span that was current where the attempt ran (a task span of procrastinate's, say
 Metrics: `ATTEMPTS`, `ATTEMPT_DURATION`, `DELIVERIES`, `DEAD_LETTERS` and, from workers'
 cached reads of ``queue.counts()``, the `QUEUE_DEPTH` gauge.
 
-Logging is separate and always on: every attempt is one ``INFO`` record of the logger
-``webhook_kit.delivery`` with the attempt's fields as attributes.
+Logging is separate and always on: every attempt is one record of the logger
+``webhook_kit.delivery`` (``INFO``, a dead letter's ``WARNING``) with the attempt's fields as
+attributes (see `webhook_kit.attempt_log`).
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ DEAD_LETTERS = "webhook_kit.dead_letters"
 """Counter: deliveries dead-lettered, by `ATTR_DEAD_LETTER_REASON`."""
 QUEUE_DEPTH = "webhook_kit.queue.depth"
 """Gauge: deliveries in the queue, by `ATTR_QUEUE_STATE`, as workers last read them."""
+
+ENDPOINT_DISABLED = "endpoint_disabled"
+"""The ``error.type`` of the span that ends a delivery dead-lettered, unsent, because endpoint
+health has its endpoint disabled (and its `ATTR_DEAD_LETTER_REASON`)."""
 
 DEFAULT_QUEUE_DEPTH_INTERVAL = 5.0
 """Seconds between a worker's reads of ``queue.counts()`` for `QUEUE_DEPTH`."""
@@ -317,7 +322,9 @@ class Telemetry:
         if isinstance(outcome, Delivered):
             self._deliveries.add(1, outcome_only)
         elif isinstance(outcome, DeadLetter):
-            if outcome.gone:
+            if error_type == ENDPOINT_DISABLED:
+                reason = "endpoint_disabled"
+            elif outcome.gone:
                 reason = "gone"
             elif outcome.unsent:
                 reason = "unsent"

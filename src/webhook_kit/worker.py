@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING
 import anyio
 
 from . import observability
+from .attempt_log import log_attempt
 from .clock import VirtualClock
 from .delivery import DeliveryHandler
 from .errors import InvalidInputError, WebhookKitError
+from .fix_hints import fix
 from .health import EndpointHealth, EndpointState, EndpointStatus, HealthPolicy, endpoint_of
-from .outcomes import AttemptRecord, DeadLetter, Delivered
-from .queues.protocol import Claim, EndpointRecord, WebhookQueue
+from .outcomes import AttemptRecord, DeadLetter, Delivered, Outcome
+from .queues.protocol import Claim, EndpointRecord, JobStore, WebhookQueue
 from .validation import check_target_url
 
 if TYPE_CHECKING:
@@ -333,24 +335,43 @@ class Worker:
         if admission.admit:
             return True
         if admission.disabled:
-            record = AttemptRecord(
-                delivery_id=claim.event.id,
-                attempt=claim.attempt,
-                started_at=now,
-                status=None,
-                error=f"endpoint disabled: {admission.reason}",
-                latency=0.0,
-                response_excerpt="",
-                outcome="dead",
-            )
-            reason = f"the endpoint is disabled ({admission.reason}); re-enable it, then redrive"
-            await self.queue.record(claim, DeadLetter(reason), record)
-            telemetry = observability._telemetry
-            if telemetry is not None:
-                telemetry.dead_lettered("endpoint_disabled")
+            await self._dead_letter_disabled(claim, admission.reason, now)
         else:
             await self.queue.release(claim, not_before=admission.defer_until)
         return False
+
+    async def _dead_letter_disabled(self, claim: Claim, why: str, now: float) -> None:
+        """Dead-letter ``claim`` unsent, its endpoint disabled: logged and traced as any
+        attempt's end is (no request is made)."""
+        url = endpoint_of(claim.event.target_url)  # no credentials, no query
+        outcome = DeadLetter(
+            f"the endpoint is disabled ({why}): "
+            + fix(
+                f"re-enable it first (await worker.enable_endpoint({url!r}))",
+                f"re-enable it first (webhook-kit endpoints enable {url})",
+            )
+        )
+        record = AttemptRecord(
+            delivery_id=claim.event.id,
+            attempt=claim.attempt,
+            started_at=now,
+            status=None,
+            error=f"endpoint disabled: {why}",
+            latency=0.0,
+            response_excerpt="",
+            outcome="dead",
+        )
+
+        async def end(queue: JobStore, claim: Claim) -> tuple[Outcome, AttemptRecord, str | None]:
+            log_attempt(claim.event, record, outcome, now)
+            return outcome, record, observability.ENDPOINT_DISABLED
+
+        telemetry = observability._telemetry
+        if telemetry is not None:
+            await telemetry.attempt(end, self.queue, claim)
+        else:
+            await end(self.queue, claim)
+        await self.queue.record(claim, outcome, record)
 
     async def _attempt(self, handler: DeliveryHandler, claim: Claim) -> None:
         queue = self.queue

@@ -6,12 +6,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from webhook_kit import SignatureFormat, verify
+from webhook_kit import SignatureFormat, __version__, verify
 from webhook_kit.queues import QueueCounts, SQLiteQueue
 from webhook_kit.queues.protocol import Claim
 
-from . import invoke, on_queue
+from . import cli_group, invoke, on_queue
 
 URL = "https://customer.example/hooks"
 SECRET = "send-command-secret-of-32-bytes!"
@@ -132,3 +133,99 @@ def test_send_help_names_the_default_queue_file() -> None:
     assert "[default:webhook-kit.sqlite3]" in text
     for choice in FORMATS:
         assert choice in text
+
+
+def payload_of(db: Path) -> bytes:
+    [claim] = claim_all(db)
+    return claim.event.body_bytes
+
+
+def test_data_at_file_reads_the_json_from_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "queue.sqlite3"
+    order = tmp_path / "order.json"
+    order.write_text('{\n  "order_id": 42,\n  "total": "24.50"\n}\n', encoding="utf-8")
+    send(db, "--event", "order.created", "--data", f"@{order}", "--secret", SECRET)
+    assert payload_of(db) == b'{"order_id":42,"total":"24.50"}'
+
+
+def test_data_dash_reads_the_json_from_stdin(tmp_path: Path) -> None:
+    db = tmp_path / "queue.sqlite3"
+    args = ["send", URL, "--event", "order.created", "--data", "-", "--secret", SECRET]
+    result = CliRunner().invoke(
+        cli_group(), [*args, "--db", str(db)], input='[1, "two"]\n', prog_name="webhook-kit"
+    )
+    assert result.exit_code == 0, result.output
+    assert payload_of(db) == b'[1,"two"]'
+
+
+@pytest.mark.parametrize(
+    ("data", "stdin", "expected"),
+    [
+        pytest.param(
+            "@{dir}/bad.json",
+            None,
+            "Error: Invalid value for --data: {dir}/bad.json is not JSON: Expecting ',' "
+            "delimiter: line 2 column 7 (char 16)",
+            id="bad-json-file",
+        ),
+        pytest.param(
+            "@{dir}/missing.json",
+            None,
+            "Error: Invalid value for --data: cannot read {dir}/missing.json: "
+            "No such file or directory",
+            id="missing-file",
+        ),
+        pytest.param(
+            "-",
+            "{oops",
+            "Error: Invalid value for --data: stdin is not JSON: Expecting property name "
+            "enclosed in double quotes: line 1 column 2 (char 1)",
+            id="bad-json-on-stdin",
+        ),
+    ],
+)
+def test_unreadable_data_is_one_line_naming_its_source(
+    tmp_path: Path, data: str, stdin: str | None, expected: str
+) -> None:
+    (tmp_path / "bad.json").write_text('{"order":\n  "id": 42}\n', encoding="utf-8")
+    db = tmp_path / "queue.sqlite3"
+    args = ["send", URL, "--event", "a.b", "--secret", SECRET, "--db", str(db)]
+    data = data.format(dir=tmp_path)
+    result = CliRunner().invoke(
+        cli_group(), [*args, "--data", data], input=stdin, prog_name="webhook-kit"
+    )
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert errors == [expected.format(dir=tmp_path)]
+    assert not db.exists()
+
+
+def test_max_attempts_and_timeout_are_the_deliverys_own(tmp_path: Path) -> None:
+    db = tmp_path / "queue.sqlite3"
+    common = ("--event", "a.b", "--data", "{}", "--secret", SECRET)
+    send(db, *common, "--max-attempts", "3", "--timeout", "7.5")
+    send(db, *common)
+    given, default = sorted(claim_all(db), key=lambda claim: claim.event.timeout)
+    assert (given.event.retry_policy.max_attempts, given.event.timeout) == (3, 7.5)
+    assert (default.event.retry_policy.max_attempts, default.event.timeout) == (8, 30.0)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [("--max-attempts", "0"), ("--timeout", "0"), ("--timeout", "nan"), ("--timeout", "inf")],
+)
+def test_max_attempts_and_timeout_out_of_range_are_refused(
+    tmp_path: Path, option: tuple[str, str]
+) -> None:
+    db = tmp_path / "queue.sqlite3"
+    args = ["send", URL, "--event", "a.b", "--data", "{}", "--secret", SECRET, "--db", str(db)]
+    result = invoke([*args, *option])
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option[0]}'" in result.stderr
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version_short_and_long(flag: str) -> None:
+    result = invoke([flag])
+    assert (result.exit_code, result.stdout) == (0, f"webhook-kit, version {__version__}\n")

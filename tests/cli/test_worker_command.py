@@ -149,19 +149,17 @@ def test_worker_delivers_what_send_queued_and_logs_each_attempt(tmp_path: Path) 
         (1, 503, "retry"),
         (2, 200, "delivered"),
     ]
-    # One log record per attempt, with its structured fields.
-    attempts = [
-        line for line in worker.stderr.splitlines() if f"webhook_id={delivery_id!r}" in line
-    ]
+    # One short line per attempt: the id once, what happened, and when the retry is due.
+    attempts = [line for line in worker.stderr.splitlines() if delivery_id in line]
     assert len(attempts) == 2, worker.stderr
-    for line, (attempt, status, outcome) in zip(
-        attempts, [(1, 503, "retry"), (2, 200, "delivered")], strict=True
-    ):
-        assert f"attempt={attempt}" in line
-        assert f"status={status}" in line
-        assert f"outcome={outcome!r}" in line
-        assert "webhook_event='order.created'" in line
-        assert "latency=" in line
+    retry, delivered = attempts
+    for line, attempt in zip(attempts, (1, 2), strict=True):
+        assert f" INFO webhook_kit.delivery: webhook {delivery_id} attempt {attempt} to " in line
+        assert line.count(delivery_id) == 1
+    assert ": 503 in " in retry
+    assert "; next attempt now, at " in retry  # Retry-After: 0
+    assert ": 200 in " in delivered
+    assert delivered.endswith("s, delivered")
     assert "received SIGTERM" in worker.stderr
     assert "Traceback" not in worker.stderr
 
@@ -332,8 +330,70 @@ def test_without_secrets_timestamped_jobs_are_dead_lettered(tmp_path: Path) -> N
     assert letter.id == timestamped
     assert "secret" in letter.reason
     assert letter.last_status is None
+    # The reason names the command-line fix, not the Python call.
+    assert "run the worker with --secret (or $WEBHOOK_KIT_SECRET)" in letter.reason
+    assert "WebhookSubscription" not in letter.reason
     line = next(line for line in worker.stderr.splitlines() if timestamped in line)
-    assert "outcome='dead'" in line
+    assert " WARNING webhook_kit.delivery: " in line
+    assert (
+        f"dead-lettered: {letter.reason}. Once fixed: webhook-kit dlq redrive {timestamped}"
+        in line
+    )
+
+
+def test_a_loopback_target_is_warned_about_at_send_and_its_refusal_names_the_flag(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "queue.sqlite3"
+    receiver = MockReceiver()
+    with receiver.serve_in_thread() as url:
+        args = ["--db", str(db), "--event", "order.created", "--data", "{}"]
+        sent = invoke(["send", url, *args, "--secret", SECRET])
+        assert sent.exit_code == 0, sent.output
+        delivery_id = sent.stdout.strip()
+        host = url.split("//")[1].split(":")[0]
+        assert warnings(sent.stderr) == [
+            f"Warning: {host} is a loopback address: the worker's network guard will refuse "
+            "it and dead-letter the delivery, unless it is sent with --allow-private-targets"
+        ]
+        with worker_process(tmp_path, "--db", str(db)) as worker:
+            worker.wait_until(lambda: counts(db).dead == 1, "the dead letter", timeout=60)
+            assert worker.stop() == 0
+    receiver.assert_no_deliveries()
+    [letter] = dead_letters(db)
+    assert letter.reason.endswith("send it again with --allow-private-targets to allow it")
+    assert "WebhookSubscription" not in letter.reason
+    [line] = [line for line in worker.stderr.splitlines() if delivery_id in line]
+    assert " WARNING webhook_kit.delivery: " in line
+    assert line.endswith(f"Once fixed: webhook-kit dlq redrive {delivery_id}")
+    assert line.count(delivery_id) == 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:8000/hooks",
+        "http://10.1.2.3/hooks",
+        "http://[::1]:8000/hooks",
+        "http://169.254.169.254/latest",
+    ],
+)
+def test_send_warns_of_every_non_public_target_written_in_the_url(
+    tmp_path: Path, url: str
+) -> None:
+    args = ["send", url, "--db", str(tmp_path / "q.sqlite3"), "--event", "a.b", "--data", "1"]
+    warned = invoke([*args, "--secret", SECRET])
+    assert warned.exit_code == 0, warned.output
+    [warning] = warnings(warned.stderr)
+    assert warning.endswith("unless it is sent with --allow-private-targets")
+    allowed = invoke([*args, "--secret", SECRET, "--allow-private-targets"])
+    assert (allowed.exit_code, warnings(allowed.stderr)) == (0, [])
+    public = invoke(["send", "https://hooks.customer.example/in", *args[2:], "--secret", SECRET])
+    assert (public.exit_code, warnings(public.stderr)) == (0, [])
+
+
+def warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("Warning: ")]
 
 
 def test_worker_uses_the_queue_file_in_the_current_directory(

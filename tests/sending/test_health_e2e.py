@@ -199,7 +199,7 @@ async def test_an_endpoint_failing_past_the_window_is_disabled() -> None:
     assert letter.id == delivery_id
     assert "endpoint is disabled" in letter.reason
     assert "failing for 2130s" in letter.reason
-    assert "re-enable it, then redrive" in letter.reason
+    assert "re-enable it first (await worker.enable_endpoint(" in letter.reason
     history = await queue.history(delivery_id)
     assert [record.attempt for record in history] == list(range(1, 10))  # 8 made, 1 refused
     assert history[-1].status is None
@@ -238,7 +238,8 @@ async def test_410_disables_the_endpoint_until_it_is_enabled_and_redriven() -> N
     assert set(letters) == {gone, *later}
     for delivery_id in later:
         assert letters[delivery_id].reason == (
-            "the endpoint is disabled (the endpoint answered 410 Gone); re-enable it, then redrive"
+            "the endpoint is disabled (the endpoint answered 410 Gone): re-enable it first "
+            f"(await worker.enable_endpoint({endpoint_of(receiver.url)!r}))"
         )
         assert not letters[delivery_id].gone
         assert letters[delivery_id].last_status is None

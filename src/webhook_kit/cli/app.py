@@ -13,6 +13,7 @@ import click
 
 from .._version import __version__
 from ..errors import WebhookKitError
+from ..fix_hints import use_command_line_hints
 
 __all__ = ["DEFAULT_DB", "cli", "main", "one_line", "person_errors"]
 
@@ -53,30 +54,16 @@ def one_line(message: str) -> str:
     return " ".join(lines)
 
 
-class _FieldsFormatter(logging.Formatter):
-    """A log line with the record's structured fields appended as ``key=value``."""
-
-    _FIELDS = ("webhook_id", "webhook_event", "attempt", "status", "error", "latency", "outcome")
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        fields = [
-            f"{name}={getattr(record, name)!r}"
-            for name in self._FIELDS
-            if getattr(record, name, None) is not None
-        ]
-        return f"{line} {' '.join(fields)}" if fields else line
-
-
 def log_handler() -> logging.Handler:
-    """A handler writing one line per record on stderr, structured fields included."""
+    """A handler writing one line per record on stderr (an attempt's line says it all: its
+    fields stay on the record, for handlers of your own)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(_FieldsFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     return handler
 
 
 def configure_logging(verbose: bool) -> None:
-    """One line per record on stderr, structured fields included."""
+    """One line per record on stderr."""
     root = logging.getLogger("webhook_kit")
     root.handlers[:] = [log_handler()]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -84,12 +71,17 @@ def configure_logging(verbose: bool) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="webhook-kit")
-def cli() -> None:
+@click.version_option(__version__, "-V", "--version", prog_name="webhook-kit")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """webhook-kit: send signed webhooks through a durable queue, and check them.
 
     Start with `webhook-kit demo`.
     """
+    # Errors and dead letters name the flag to change, not the Python call, while a command
+    # runs (and only then: a test may invoke the command in its own process).
+    use_command_line_hints(True)
+    ctx.call_on_close(lambda: use_command_line_hints(False))
 
 
 def main() -> None:
