@@ -269,8 +269,8 @@ async def test_a_dead_letter_for_a_disabled_endpoint_is_logged_as_an_attempts_en
     assert (record.webhook_id, record.attempt, record.outcome) == (delivery_id, 1, "dead")
     assert record.getMessage() == (
         f"webhook {delivery_id} attempt 1 to {receiver.url}: dead-lettered: the endpoint is "
-        f"disabled (answered 410 Gone): re-enable it first "
-        f"(await worker.enable_endpoint({receiver.url!r})). "
+        "disabled (answered 410 Gone): re-enable it first "
+        "(await worker.enable_endpoint(url)). "
         f"Once fixed: await queue.redrive({delivery_id!r})"
     )
 

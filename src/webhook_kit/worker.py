@@ -343,12 +343,11 @@ class Worker:
     async def _dead_letter_disabled(self, claim: Claim, why: str, now: float) -> None:
         """Dead-letter ``claim`` unsent, its endpoint disabled: logged and traced as any
         attempt's end is (no request is made)."""
-        url = endpoint_of(claim.event.target_url)  # no credentials, no query
         outcome = DeadLetter(
             f"the endpoint is disabled ({why}): "
             + fix(
-                f"re-enable it first (await worker.enable_endpoint({url!r}))",
-                f"re-enable it first (webhook-kit endpoints enable {url})",
+                "re-enable it first (await worker.enable_endpoint(url))",
+                "re-enable it first (webhook-kit endpoints enable URL)",
             )
         )
         record = AttemptRecord(

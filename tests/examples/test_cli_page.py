@@ -40,6 +40,7 @@ from click.testing import CliRunner, Result
 
 from webhook_kit import RetryPolicy, SQLiteQueue, VirtualClock, WebhookSubscription, Worker
 from webhook_kit.cli import app
+from webhook_kit.fix_hints import use_command_line_hints
 from webhook_kit.testing import MockReceiver, Reply
 from webhook_kit.testing.scripts import Step
 
@@ -279,9 +280,13 @@ def build_queue(path: Path) -> dict[str, str]:
         return ids
 
     queue = SQLiteQueue(path, clock=clock)
+    # The page shows an operator's queue, worked by `webhook-kit worker`: its reasons name the
+    # command-line fixes, as that worker's do.
+    use_command_line_hints(True)
     try:
         ids = anyio.run(build, queue)
     finally:
+        use_command_line_hints(False)
         queue.close()
     assert not Path(f"{path}-wal").exists()  # everything is in the one file
     return ids
