@@ -15,7 +15,16 @@ from .test_worker_command import worker_process
 SECRET = "queue-options-secret-of-32-bytes"
 
 
-@pytest.mark.parametrize("command", [["status"], ["dlq", "list"], ["dlq", "show", "abcd1234"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status"],
+        ["show", "abcd1234"],
+        ["dlq", "list"],
+        ["dlq", "show", "abcd1234"],
+        ["dlq", "purge", "--yes"],
+    ],
+)
 def test_a_missing_file_given_with_queue_names_queue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
