@@ -19,6 +19,7 @@ from webhook_kit.providers import GITHUB, SHOPIFY, SLACK, STANDARD_WEBHOOKS, STR
 from webhook_kit.retry import parse_retry_after
 from webhook_kit.schemes import SignatureScheme
 from webhook_kit.signing import FORMAT_SCHEMES
+from webhook_kit.url_masking import masked_url, scrubbed
 from webhook_kit.validation import check_target_url
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -184,7 +185,34 @@ def _aiohttp_target(url: str) -> tuple[str, int | None] | None:
     return _address_or_name(target.raw_host or ""), target.port
 
 
+# Markers no fuzzed byte produces (the fuzzer's pieces are stripped of them).
+_URL_USER, _URL_PASSWORD, _URL_QUERY = "U\u2460ser", "P\u2461ass", "Q\u2462uery"
+
+
+def _url_piece(cursor: Cursor) -> str:
+    return "".join(ch for ch in cursor.text() if ch not in "\u2460\u2461\u2462@?#")
+
+
+def url_masking(data: bytes) -> None:
+    """`masked_url` and `scrubbed` never raise, and show none of a URL's credentials or
+    query, however the URL around them is spelled."""
+    cursor = Cursor(data)
+    prefix, host, path = _url_piece(cursor), _url_piece(cursor), _url_piece(cursor)
+    url = f"{prefix}{_URL_USER}:{_URL_PASSWORD}@{host}{path}?t={_URL_QUERY}"
+    text = cursor.rest().decode("utf-8", "surrogateescape")
+    try:
+        masked = masked_url(url)
+        cleaned = scrubbed(f"{text} {url} {_URL_PASSWORD}", url)
+        masked_url(text)
+    except Exception as exc:
+        raise Finding(f"masking {url!r}: {type(exc).__name__}: {exc}") from exc
+    for secret in (_URL_USER, _URL_PASSWORD, _URL_QUERY):
+        if secret in masked or secret in cleaned:
+            raise Finding(f"{url!r} masked as {masked!r} / scrubbed as {cleaned!r}")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
+    "url_masking": url_masking,
     **{f"verify[{name}]": _verify_target(name) for name in SCHEMES},
     "retry_after": retry_after,
     "target_url": target_url,

@@ -78,3 +78,13 @@ def test_the_hypothesis_engine_runs_the_target_url_target() -> None:
     count, finding = fuzz_run.fuzz_with_hypothesis("target_url", 1)
     assert finding is None
     assert count > 10
+
+
+def test_the_url_masking_target_passes_urls_and_reports_a_leak(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    targets.url_masking(b"\x07http://\x0bexample.com\x05/hook trailing text")
+    targets.url_masking(b"\x06HTTP:\\\x04host\x00")
+    monkeypatch.setattr(targets, "masked_url", lambda url: url)
+    with pytest.raises(targets.Finding, match="masked as"):
+        targets.url_masking(b"\x07http://\x0bexample.com\x05/hook")

@@ -109,6 +109,10 @@ def test_the_host_and_path_stay_readable(case: tuple[str, list[str]]) -> None:
         ("user:pw@host/x", "host/x"),  # "user" may be a user name, not a scheme
         ("postgresql://u:p@db.internal/app", "postgresql://db.internal/app"),
         ("http://host/p#user:pw", "http://host/p"),
+        ("//user:pw@host/x", "host/x"),  # scheme-relative
+        ("postgresql:///user:pw@db/app", "postgresql://db/app"),
+        ("http://host\\@evil/x", "http://evil/x"),  # userinfo to urllib, not to WHATWG
+        ("http://host/a/user:pw@b/x", "http://host/…@b/x"),  # '@' in a path: hidden before it
     ],
 )
 def test_masked_url_examples(url: str, masked: str) -> None:

@@ -52,6 +52,10 @@ def masked_parts(url: str) -> MaskedParts:
     fragment. Never raises."""
     scheme, rest = _split_scheme(url.translate(_REMOVED).strip(_LEADING_OR_TRAILING))
     authority, path, query = _split_rest(rest)
+    if "@" in path:
+        # To some reader the path may still hold credentials ("http://host\\@evil/" is
+        # userinfo to urllib, a path to WHATWG): nothing before its last "@" is shown.
+        path = "/…@" + path.rpartition("@")[2]
     return MaskedParts(scheme, _shown_host(authority.rpartition("@")[2]), path, bool(query))
 
 
@@ -112,15 +116,17 @@ def parser_reason(text: str) -> str:
 def _split_scheme(url: str) -> tuple[str | None, str]:
     match = _SCHEME.match(url)
     if match is None:
-        return None, url
+        # Leading slashes introduce an authority: "//user:pw@host" is a scheme-relative URL.
+        return None, url.lstrip("/\\")
     scheme = match[0][:-1].lower()
     rest = url[match.end() :]
     if scheme in _SPECIAL_SCHEMES:
         # WHATWG skips any run of slashes and backslashes after a special scheme.
         return scheme, rest.lstrip("/\\")
     if rest.startswith("//"):
-        return scheme, rest[2:]
-    return None, url  # "user:pw@host": no scheme; what looks like one may be a user name
+        return scheme, rest.lstrip("/\\")
+    # "user:pw@host": no scheme, as what looks like one may be a user name.
+    return None, url
 
 
 def _split_rest(rest: str) -> tuple[str, str, str]:
@@ -151,7 +157,13 @@ def _secret_parts(url: str) -> set[str]:
     query_and_fragment = remainder[remainder.find("?") :] if "?" in remainder else ""
     fragment = remainder.partition("#")[2]
     parts = {userinfo, query_and_fragment, fragment, query_and_fragment.partition("#")[0]}
-    parts.update(userinfo.split(":", 1))
+    # Every piece between colons: which colon ends the user name is the reader's guess.
+    parts.update(userinfo.split(":"))
+    path = remainder[: _first_of(remainder, "?#")]
+    if "@" in path:  # what masked_url hides of a path, for the same reason
+        hidden = path.rpartition("@")[0]
+        parts.add(hidden)
+        parts.update(re.split(r"[/\\:]", hidden))
     query = query_and_fragment.partition("#")[0].removeprefix("?")
     parts.add(query)
     for pair in query.split("&"):
