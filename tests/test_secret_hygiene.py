@@ -487,3 +487,23 @@ def test_every_procrastinate_module_that_logs_is_masked() -> None:
     for module in modules:
         logger = logging.getLogger(f"procrastinate.{module}")
         assert any(isinstance(f, MaskTargetUrls) for f in logger.filters), module
+
+
+def test_transport_error_texts_that_quote_the_url_are_masked() -> None:
+    """aiohttp's connect timeout reads "Connection timeout to host <url>"; any library text
+    that quotes the URL is masked the same way, on both stacks."""
+    import aiohttp
+    import httpx as httpx_module
+
+    from webhook_kit.http_stacks import _aiohttp_sessions, httpx_stack
+
+    url = f"http://{URL_USER}:{URL_PASSWORD}@127.0.0.1:9/hook?token={URL_TOKEN}"
+    aiohttp_error = _aiohttp_sessions._transport_error(
+        aiohttp.ConnectionTimeoutError(f"Connection timeout to host {url}"), url
+    )
+    httpx_error = httpx_stack._transport_error(
+        httpx_module.ConnectTimeout(f"timed out connecting to {url}"), url
+    )
+    for error in (aiohttp_error, httpx_error):
+        assert url_leaks(f"{error} {error!r}") == [], error
+        assert "127.0.0.1:9/hook?…" in str(error)
