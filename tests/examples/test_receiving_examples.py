@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -465,3 +468,52 @@ def test_ed25519_example_ignores_an_hmac_signature() -> None:
     with pytest.raises(VerificationError) as caught:
         example.receive(BODY, headers)
     assert caught.value.reason is VerificationFailure.NO_MATCHING_SIGNATURE
+
+
+# -- serverless_receiver --------------------------------------------------------------------
+
+_SERVERLESS_RUN = """
+import base64, json, sys, time
+sys.path.insert(0, {examples!r})
+import serverless_receiver
+from webhook_kit import providers, sign
+body = b'{{"type": "order.created", "order_id": 42}}'
+now = int(time.time())
+headers = {{
+    "webhook-id": "msg_1",
+    "webhook-timestamp": str(now),
+    "webhook-signature": sign(
+        body, {secret!r}, scheme=providers.STANDARD_WEBHOOKS, webhook_id="msg_1", timestamp=now
+    ),
+}}
+event = {{"body": base64.b64encode(body).decode(), "isBase64Encoded": True, "headers": headers}}
+signed = serverless_receiver.handler(event, None)
+tampered = serverless_receiver.handler({{**event, "body": "e30=", "headers": headers}}, None)
+print(json.dumps({{"signed": signed, "tampered": tampered, "modules": sorted(sys.modules)}}))
+"""
+
+
+def test_serverless_receiver_verifies_without_loading_the_sending_side() -> None:
+    code = _SERVERLESS_RUN.format(examples=str(EXAMPLES), secret=WHSEC)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "WEBHOOK_SECRET": WHSEC},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["signed"] == {"statusCode": 200, "body": "msg_1"}
+    assert result["tampered"] == {"statusCode": 400, "body": "no_matching_signature"}
+    loaded = set(result["modules"])
+    for heavy in ("httpx", "starlette", "aiohttp", "sqlite3", "rich", "click"):
+        assert heavy not in loaded, heavy
+    assert not any(name.startswith("webhook_kit.queues") for name in loaded)
+
+
+def test_serverless_receiver_refuses_an_unsigned_event() -> None:
+    example = load_example("serverless_receiver")
+    answer = example.handler({"body": BODY.decode(), "headers": {}}, None)
+    assert answer == {"statusCode": 400, "body": "missing_header"}
