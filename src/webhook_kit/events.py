@@ -12,14 +12,23 @@ from .errors import InvalidInputError
 from .netguard import NetworkPolicy
 from .retry import RetryPolicy
 from .signing import SignatureFormat
-from .url_masking import masked_url
+from .url_masking import masked_parts, masked_url
 
-__all__ = ["DEFAULT_RETRY_STATUS_CODES", "WebhookEvent", "masked_url"]
+__all__ = ["DEFAULT_RETRY_STATUS_CODES", "WebhookEvent", "endpoint_of", "masked_url"]
 
 DEFAULT_RETRY_STATUS_CODES = frozenset({408, 429, *range(500, 600)})
 """Statuses retried with backoff: 408, 429 and every 5xx."""
 
 _FORMAT_VERSION = 1
+
+
+@functools.lru_cache(maxsize=4096)
+def endpoint_of(url: str) -> str:
+    """The endpoint a URL belongs to: scheme, host, port and path, without the query (and
+    without credentials): what endpoint health and fair claims count by."""
+    parts = masked_parts(url)  # a key shown in tables: never the credentials
+    where = f"{parts.host.lower()}{parts.path or '/'}"
+    return f"{parts.scheme}://{where}" if parts.scheme is not None else where
 
 
 def _number(value: float) -> str:

@@ -21,8 +21,9 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import InvalidInputError
+from .events import endpoint_of
 from .outcomes import AttemptRecord, DeadLetter, Delivered, Outcome
-from .url_masking import masked_parts
+from .queues.protocol import ClaimLimits
 
 __all__ = [
     "Admission",
@@ -32,13 +33,6 @@ __all__ = [
     "HealthPolicy",
     "endpoint_of",
 ]
-
-
-def endpoint_of(url: str) -> str:
-    """The endpoint a URL belongs to: scheme, host, port and path, without the query."""
-    parts = masked_parts(url)  # a key shown in tables: never the credentials
-    where = f"{parts.host.lower()}{parts.path or '/'}"
-    return f"{parts.scheme}://{where}" if parts.scheme is not None else where
 
 
 class EndpointState(str, enum.Enum):
@@ -184,6 +178,31 @@ class EndpointHealth:
             return Admission(admit=False, defer_until=now + _RETRY_SLOT_AFTER)
         state.in_flight += 1
         return _ADMIT
+
+    def claim_limits(self, now: float) -> ClaimLimits:
+        """How many deliveries of each endpoint the next claim may lease: what its limit
+        leaves free, none while it is paused (one when its probe is due), and an unproven
+        endpoint its share. A disabled endpoint's deliveries are claimed to be dead-lettered."""
+        allowances: dict[str, int] = {}
+        for endpoint, state in self._endpoints.items():
+            if state.state is EndpointState.DISABLED:
+                allowances[endpoint] = self.concurrency
+            elif state.state is EndpointState.PAUSED and now < state.paused_until:
+                allowances[endpoint] = 0
+            elif state.state is not EndpointState.HEALTHY:  # a probe is due or out
+                allowances[endpoint] = 0 if state.in_flight else 1
+            else:
+                allowances[endpoint] = max(0, state.limit - state.in_flight)
+        return ClaimLimits(default=self.floor, per_endpoint=allowances)
+
+    def next_probe(self, now: float) -> float | None:
+        """When the earliest paused endpoint may be probed, if one is paused past ``now``."""
+        probes = [
+            state.paused_until
+            for state in self._endpoints.values()
+            if state.state is EndpointState.PAUSED and state.paused_until > now
+        ]
+        return min(probes) if probes else None
 
     def finished(
         self, endpoint: str, outcome: Outcome, record: AttemptRecord, now: float

@@ -17,7 +17,7 @@ from .errors import InvalidInputError, WebhookKitError
 from .fix_hints import fix
 from .health import EndpointHealth, EndpointState, EndpointStatus, HealthPolicy, endpoint_of
 from .outcomes import AttemptRecord, DeadLetter, Delivered, Outcome
-from .queues.protocol import Claim, EndpointRecord, JobStore, WebhookQueue
+from .queues.protocol import UNLIMITED, Claim, EndpointRecord, JobStore, WebhookQueue
 from .validation import check_target_url
 
 if TYPE_CHECKING:
@@ -205,11 +205,15 @@ class Worker:
                 if now - self._endpoints_synced >= _ENDPOINT_SYNC_INTERVAL:
                     await self._sync_endpoints()
             free = self.concurrency - len(self._in_flight)
+            health = self.health
+            limits = UNLIMITED if health is None else health.claim_limits(clock.now())
             if free > 0:
-                claims = await queue.claim(free, lease_grace=self.lease_grace)
+                # Each endpoint gets what its health allows and no more: the rest of a slow
+                # endpoint's backlog stays in the queue, so others' due jobs are claimed now.
+                claims = await queue.claim(free, lease_grace=self.lease_grace, limits=limits)
                 held_back = 0
                 for claim in claims:
-                    if self.health is not None and not await self._admitted(claim):
+                    if health is not None and not await self._admitted(claim):
                         held_back += 1
                         continue
                     self._in_flight[claim.token] = claim
@@ -224,9 +228,15 @@ class Worker:
                     await asyncio.sleep(0)
                     continue
             if self._in_flight:
-                await self._wait_for_progress(None if clock.is_virtual else _POLL_INTERVAL)
+                if clock.is_virtual or free <= 0:
+                    await self._wait_for_progress(None if clock.is_virtual else _POLL_INTERVAL)
+                else:  # an attempt ends, or new work arrives for a free slot
+                    await self._idle(_POLL_INTERVAL)
                 continue
-            due = await queue.next_due()
+            due = await queue.next_due(held=limits.held)
+            probe = None if health is None else health.next_probe(clock.now())
+            if probe is not None and (due is None or probe < due):
+                due = probe
             if due is None:
                 if until_idle:
                     if telemetry is not None:

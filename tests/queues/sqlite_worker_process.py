@@ -25,6 +25,7 @@ from typing import TextIO
 
 from webhook_kit import WebhookSubscription, Worker
 from webhook_kit.queues import Claim, SQLiteQueue
+from webhook_kit.queues.protocol import UNLIMITED, ClaimLimits
 
 
 class ClaimLoggingQueue(SQLiteQueue):
@@ -38,8 +39,10 @@ class ClaimLoggingQueue(SQLiteQueue):
         self.log.write(json.dumps(line) + "\n")
         self.log.flush()
 
-    async def claim(self, limit: int, *, lease_grace: float) -> Sequence[Claim]:
-        claims = await super().claim(limit, lease_grace=lease_grace)
+    async def claim(
+        self, limit: int, *, lease_grace: float, limits: ClaimLimits = UNLIMITED
+    ) -> Sequence[Claim]:
+        claims = await super().claim(limit, lease_grace=lease_grace, limits=limits)
         for claim in claims:
             self.write(
                 {

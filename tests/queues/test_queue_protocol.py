@@ -51,6 +51,7 @@ from webhook_kit.events import WebhookEvent
 from webhook_kit.outcomes import AttemptRecord, DeadLetter, Delivered, Outcome, RetryAt
 from webhook_kit.queues import (
     Claim,
+    ClaimLimits,
     MemoryQueue,
     QueueCounts,
     SQLiteQueue,
@@ -140,11 +141,16 @@ pytestmark = pytest.mark.anyio
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def make_event(name: str = "order.created", *, timeout: float = TIMEOUT) -> WebhookEvent:
+def make_event(
+    name: str = "order.created",
+    *,
+    timeout: float = TIMEOUT,
+    url: str = "https://example.com/hooks",
+) -> WebhookEvent:
     return WebhookEvent(
         id=str(uuid.uuid4()),
         event=name,
-        target_url="https://example.com/hooks",
+        target_url=url,
         body='{"n":1}',
         signature_format=SignatureFormat.HEX_SHA256_WITH_PREFIX,
         signature="sha256=00",
@@ -686,6 +692,57 @@ async def test_release_after_retries_keeps_the_earlier_attempts(
     assert second.attempt == 2
     await queue.release(second)
     assert (await claim_one(queue)).attempt == 2
+
+
+# --- fair claims: each endpoint up to its allowance ----------------------------------------------
+
+SLOW, FAST = "https://slow.example/hooks", "https://fast.example/hooks"
+
+
+async def test_a_claim_gives_no_endpoint_more_than_its_allowance(queue: WebhookQueue) -> None:
+    backlog = [make_event(url=f"{SLOW}?n={n}") for n in range(50)]  # the query is one endpoint
+    for event in backlog:
+        await queue.enqueue(event, not_before=START - 100)
+    fast = [make_event(url=FAST) for _ in range(3)]
+    for event in fast:
+        await queue.enqueue(event)
+    limits = ClaimLimits(default=10, per_endpoint={SLOW: 2})
+    claims = await queue.claim(8, lease_grace=GRACE, limits=limits)
+    # Earliest due first, but the backlog ahead gives up only its allowance.
+    assert ids(claims) == [backlog[0].id, backlog[1].id, *(event.id for event in fast)]
+
+
+async def test_jobs_beyond_an_allowance_are_not_touched(queue: WebhookQueue) -> None:
+    events = [make_event(url=SLOW) for _ in range(4)]
+    for event in events:
+        await queue.enqueue(event)
+    held = ClaimLimits(default=10, per_endpoint={SLOW: 0})
+    assert await queue.claim(10, lease_grace=GRACE, limits=held) == []
+    one = ClaimLimits(default=10, per_endpoint={SLOW: 1})
+    assert ids(await queue.claim(10, lease_grace=GRACE, limits=one)) == [events[0].id]
+    # Left where they were: still due, in order, never attempted.
+    rest = await queue.claim(10, lease_grace=GRACE)
+    assert ids(rest) == [event.id for event in events[1:]]
+    assert [claim.attempt for claim in rest] == [1, 1, 1]
+    counts = await queue.counts()
+    assert (counts.pending, counts.in_flight) == (0, 4)
+
+
+async def test_an_endpoint_not_named_gets_the_default_allowance(queue: WebhookQueue) -> None:
+    for _ in range(5):
+        await queue.enqueue(make_event(url=FAST))
+    claims = await queue.claim(10, lease_grace=GRACE, limits=ClaimLimits(default=3))
+    assert len(claims) == 3
+
+
+async def test_next_due_leaves_out_held_endpoints(
+    queue: WebhookQueue, clock: VirtualClock
+) -> None:
+    await queue.enqueue(make_event(url=SLOW), not_before=START - 10)
+    await queue.enqueue(make_event(url=FAST), not_before=START + 60)
+    assert await queue.next_due() == START - 10
+    assert await queue.next_due(held=frozenset({SLOW})) == START + 60
+    assert await queue.next_due(held=frozenset({SLOW, FAST})) is None
 
 
 # --- next_due, counts, history -------------------------------------------------------------------

@@ -675,3 +675,22 @@ async def test_outcomes_committed_together_are_each_checked_against_their_lease(
     assert results == [False, False, False, True]
     assert [h.attempt for h in await queue.history(current.event.id)] == [2]
     assert (await queue.counts()).delivered == 1
+
+
+def test_a_version_2_file_gains_each_jobs_endpoint(path: Path) -> None:
+    from webhook_kit.queues import sqlite_schema
+
+    connection = raw(path)
+    for script in sqlite_schema._MIGRATIONS[:2]:  # the file as release 2 wrote it
+        connection.executescript(script)
+    connection.execute("PRAGMA user_version = 2")
+    connection.execute(
+        "INSERT INTO jobs (id, state, due, timeout, created_at, target_url, body, event_json)"
+        " VALUES ('a', 'pending', 0, 30, 0, 'https://user:pw@Example.COM/hooks?token=q', '{}',"
+        " '{}')"
+    )
+    connection.commit()
+    connection.close()
+    SQLiteQueue(path).close()
+    assert scalar(path, "PRAGMA user_version") == SCHEMA_VERSION
+    assert scalar(path, "SELECT endpoint FROM jobs") == "https://example.com/hooks"

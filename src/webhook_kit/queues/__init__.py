@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .memory import MemoryQueue
 from .protocol import (
+    UNLIMITED,
     Claim,
+    ClaimLimits,
     EndpointRecord,
     JobStore,
     QueueCounts,
@@ -18,7 +20,9 @@ from .sqlite_schema import SCHEMA_VERSION, SchemaError
 __all__ = [
     "DEFAULT_RETENTION",
     "SCHEMA_VERSION",
+    "UNLIMITED",
     "Claim",
+    "ClaimLimits",
     "EndpointRecord",
     "JobStore",
     "MemoryQueue",

@@ -12,9 +12,17 @@ from typing import TYPE_CHECKING
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError
-from ..events import WebhookEvent
+from ..events import WebhookEvent, endpoint_of
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
-from .protocol import Claim, EndpointRecord, QueueCounts, SecretMemory, UnknownDeliveryError
+from .protocol import (
+    UNLIMITED,
+    Claim,
+    ClaimLimits,
+    EndpointRecord,
+    QueueCounts,
+    SecretMemory,
+    UnknownDeliveryError,
+)
 from .signals import WorkSignal
 
 if TYPE_CHECKING:
@@ -27,10 +35,13 @@ DEFAULT_KEEP_DELIVERED = 10_000
 
 _PENDING, _IN_FLIGHT, _DELIVERED, _DEAD = "pending", "in_flight", "delivered", "dead"
 
+_DueRow = tuple[float, int, str]  # (due, sequence, id); a row whose entry moved on is stale
+
 
 @dataclass(slots=True)
 class _Entry:
     event: WebhookEvent
+    endpoint: str
     due: float
     state: str = _PENDING
     attempts: int = 0
@@ -69,7 +80,9 @@ class MemoryQueue:
         self.handler: DeliveryHandler | None = None
         self.secret_memory = SecretMemory()
         self._entries: dict[str, _Entry] = {}
-        self._due: list[tuple[float, int, str]] = []  # (due, sequence, id), stale rows skipped
+        # Each endpoint's pending jobs, earliest due first: a claim takes what each endpoint's
+        # allowance lets it, without walking the backlog of an endpoint that is held back.
+        self._due: dict[str, list[_DueRow]] = {}
         self._in_flight: dict[str, _Entry] = {}
         self._dead: dict[str, _Entry] = {}  # insertion order = dead-letter order
         self._delivered = 0
@@ -88,28 +101,59 @@ class MemoryQueue:
         with self._lock:
             if event.id in self._entries:
                 raise InvalidInputError(f"delivery {event.id} is already queued")
-            self._entries[event.id] = _Entry(event, due)
-            heapq.heappush(self._due, (due, next(self._sequence), event.id))
+            entry = self._entries[event.id] = _Entry(event, endpoint_of(event.target_url), due)
+            self._push(entry)
         self._work.notify()
 
-    async def claim(self, limit: int, *, lease_grace: float) -> Sequence[Claim]:
-        """Lease up to ``limit`` due jobs, earliest first."""
+    def _push(self, entry: _Entry) -> None:
+        heap = self._due.get(entry.endpoint)
+        if heap is None:
+            heap = self._due[entry.endpoint] = []
+        heapq.heappush(heap, (entry.due, next(self._sequence), entry.event.id))
+
+    def _head(self, endpoint: str) -> _DueRow | None:
+        """The endpoint's earliest pending job, dropping stale rows (and an emptied heap)."""
+        heap = self._due[endpoint]
+        while heap:
+            row = heap[0]
+            entry = self._entries.get(row[2])
+            if entry is not None and entry.state == _PENDING and entry.due == row[0]:
+                return row
+            heapq.heappop(heap)
+        del self._due[endpoint]
+        return None
+
+    async def claim(
+        self, limit: int, *, lease_grace: float, limits: ClaimLimits = UNLIMITED
+    ) -> Sequence[Claim]:
+        """Lease up to ``limit`` due jobs, earliest first, each endpoint up to its allowance."""
         now = self.clock.now()
         claims: list[Claim] = []
+        if limit <= 0:
+            return claims
         with self._lock:
             self._expire_leases(now)
-            due = self._due
-            while due and len(claims) < limit and due[0][0] <= now:
-                when, _, delivery_id = heapq.heappop(due)
-                entry = self._entries.get(delivery_id)
-                if entry is None or entry.state != _PENDING or entry.due != when:
-                    continue  # a stale row: the entry moved on since it was pushed
+            # One candidate per endpoint that may lease more: its earliest due job.
+            heads: list[tuple[float, int, str, int]] = []
+            for endpoint in list(self._due):
+                allowance = limits.allowance(endpoint)
+                row = self._head(endpoint) if allowance > 0 else None
+                if row is not None and row[0] <= now:
+                    heads.append((row[0], row[1], endpoint, allowance))
+            heapq.heapify(heads)
+            while heads and len(claims) < limit:
+                _, _, endpoint, allowance = heapq.heappop(heads)
+                _, _, delivery_id = heapq.heappop(self._due[endpoint])
+                entry = self._entries[delivery_id]
                 entry.state = _IN_FLIGHT
                 entry.attempts += 1
                 entry.token = next(self._sequence)
                 entry.lease_until = now + entry.event.timeout + lease_grace
                 self._in_flight[delivery_id] = entry
                 claims.append(Claim(entry.event, entry.attempts, entry.lease_until, entry.token))
+                row = self._head(endpoint) if allowance > 1 else None
+                if row is not None and row[0] <= now:
+                    heapq.heappush(heads, (row[0], row[1], endpoint, allowance - 1))
         return claims
 
     def _expire_leases(self, now: float) -> None:
@@ -122,7 +166,7 @@ class MemoryQueue:
         entry.state = _PENDING
         entry.due = due
         entry.token = 0
-        heapq.heappush(self._due, (due, next(self._sequence), entry.event.id))
+        self._push(entry)
 
     def _holds(self, claim: Claim) -> _Entry | None:
         entry = self._entries.get(claim.event.id)
@@ -180,18 +224,16 @@ class MemoryQueue:
             self._schedule(entry, self.clock.now() if not_before is None else not_before)
         self._work.notify()
 
-    async def next_due(self) -> float | None:
-        """The earliest due date of a pending job, or lease expiry of an in-flight one."""
+    async def next_due(self, *, held: frozenset[str] = frozenset()) -> float | None:
+        """The earliest due date of a pending job (of an endpoint not ``held``), or lease
+        expiry of an in-flight one."""
         with self._lock:
-            due = self._due
-            while due:
-                when, _, delivery_id = due[0]
-                entry = self._entries.get(delivery_id)
-                if entry is not None and entry.state == _PENDING and entry.due == when:
-                    break
-                heapq.heappop(due)
-            candidates = [due[0][0]] if due else []
-            candidates.extend(entry.lease_until for entry in self._in_flight.values())
+            candidates = [entry.lease_until for entry in self._in_flight.values()]
+            for endpoint in list(self._due):
+                if endpoint not in held:
+                    row = self._head(endpoint)
+                    if row is not None:
+                        candidates.append(row[0])
         return min(candidates) if candidates else None
 
     async def wait_for_work(self, max_wait: float) -> None:

@@ -7,9 +7,10 @@ the queue stores what it was told.
 
 from __future__ import annotations
 
+import sys
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..clock import Clock
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from ..delivery import DeliveryHandler
 
 __all__ = [
+    "UNLIMITED",
     "Claim",
+    "ClaimLimits",
     "DeliveryState",
     "EndpointRecord",
     "JobStore",
@@ -62,6 +65,37 @@ class Claim:
     attempt: int
     lease_until: float
     token: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLimits:
+    """How many jobs of each endpoint one claim round may lease.
+
+    A queue never leases more of an endpoint's jobs than its allowance, and leaves the rest
+    where they are (not claimed and given back): so a due job of another endpoint is claimed
+    in the same round however long the backlog of a slow endpoint ahead of it.
+
+    Attributes:
+        default: the allowance of an endpoint not named in ``per_endpoint``.
+        per_endpoint: the allowance of each named endpoint (see
+            `webhook_kit.health.endpoint_of`); 0 holds its jobs back entirely.
+    """
+
+    default: int
+    per_endpoint: Mapping[str, int] = field(default_factory=dict)
+
+    def allowance(self, endpoint: str) -> int:
+        """How many jobs of ``endpoint`` this round may lease."""
+        return self.per_endpoint.get(endpoint, self.default)
+
+    @property
+    def held(self) -> frozenset[str]:
+        """The endpoints none of whose jobs may be leased now."""
+        return frozenset(endpoint for endpoint, slots in self.per_endpoint.items() if slots <= 0)
+
+
+UNLIMITED = ClaimLimits(default=sys.maxsize)
+"""No per-endpoint limit: every due job may be leased, earliest due first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +236,11 @@ class WebhookQueue(Protocol):
         """`enqueue` for synchronous code (a Django or Flask view)."""
         ...
 
-    async def claim(self, limit: int, *, lease_grace: float) -> Sequence[Claim]:
-        """Lease up to ``limit`` due jobs, earliest due first.
+    async def claim(
+        self, limit: int, *, lease_grace: float, limits: ClaimLimits = UNLIMITED
+    ) -> Sequence[Claim]:
+        """Lease up to ``limit`` due jobs, earliest due first, at most each endpoint's
+        allowance in ``limits`` (jobs beyond it are not touched).
 
         Each lease lasts the job's own timeout plus ``lease_grace`` seconds.
         """
@@ -217,8 +254,11 @@ class WebhookQueue(Protocol):
         """Give a leased job back, due at ``not_before`` (default now), the attempt uncounted."""
         ...
 
-    async def next_due(self) -> float | None:
-        """When the next job falls due (or a lease expires), or ``None`` if nothing waits."""
+    async def next_due(self, *, held: frozenset[str] = frozenset()) -> float | None:
+        """When the next job falls due (or a lease expires), or ``None`` if nothing waits.
+
+        Jobs of the endpoints in ``held`` (see `ClaimLimits.held`) do not count.
+        """
         ...
 
     async def wait_for_work(self, max_wait: float) -> None:

@@ -22,10 +22,13 @@ from typing import TYPE_CHECKING
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError
-from ..events import WebhookEvent
+from ..events import WebhookEvent, endpoint_of
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
+from .fair_claims import pick_fairly, within_allowances
 from .protocol import (
+    UNLIMITED,
     Claim,
+    ClaimLimits,
     DeliveryState,
     EndpointRecord,
     QueueCounts,
@@ -51,6 +54,20 @@ _GROUP_COMMIT_MAX = 256
 GROUP_COMMIT_WINDOW = 0.002
 """Seconds the first outcome of a batch waits for others to share its commit (at most 256)."""
 _EVENT_CACHE_LIMIT = 16_384
+
+# Every endpoint with pending jobs and the due date of its earliest: a skip-scan of the
+# (endpoint, due) index, one lookup per endpoint however many jobs each has.
+_ENDPOINT_HEADS = """
+    WITH RECURSIVE endpoints(endpoint) AS (
+        SELECT (SELECT min(endpoint) FROM jobs WHERE state = 'pending')
+        UNION ALL
+        SELECT (SELECT min(endpoint) FROM jobs WHERE state = 'pending' AND endpoint > e.endpoint)
+        FROM endpoints AS e WHERE e.endpoint IS NOT NULL
+    )
+    SELECT endpoint,
+           (SELECT min(due) FROM jobs WHERE state = 'pending' AND endpoint = endpoints.endpoint)
+    FROM endpoints WHERE endpoint IS NOT NULL
+"""
 
 
 class SQLiteQueue:
@@ -152,7 +169,7 @@ class SQLiteQueue:
             with _storage_errors(self.path):
                 self._connection().execute(
                     "INSERT INTO jobs (id, state, due, timeout, created_at, target_url, body,"
-                    " event_json) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)",
+                    " event_json, endpoint) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
                     (
                         event.id,
                         now if not_before is None else not_before,
@@ -161,6 +178,7 @@ class SQLiteQueue:
                         event.target_url,
                         event.body,
                         event.to_json(with_body=False),
+                        endpoint_of(event.target_url),
                     ),
                 )
         except QueueStorageError as exc:
@@ -193,11 +211,18 @@ class SQLiteQueue:
 
     # -- claims ----------------------------------------------------------------------------
 
-    async def claim(self, limit: int, *, lease_grace: float) -> Sequence[Claim]:
-        """Lease up to ``limit`` due jobs, earliest due first, in one transaction."""
-        return self._claim(limit, lease_grace, self.clock.now())
+    async def claim(
+        self, limit: int, *, lease_grace: float, limits: ClaimLimits = UNLIMITED
+    ) -> Sequence[Claim]:
+        """Lease up to ``limit`` due jobs, earliest due first and each endpoint up to its
+        allowance, in one transaction."""
+        if limit <= 0:
+            return []
+        return self._claim(limit, lease_grace, self.clock.now(), limits)
 
-    def _claim(self, limit: int, lease_grace: float, now: float) -> list[Claim]:
+    def _claim(
+        self, limit: int, lease_grace: float, now: float, limits: ClaimLimits
+    ) -> list[Claim]:
         connection = self._connection()
         with _storage_errors(self.path), _transaction(connection):
             # An in-flight job's due date is its lease's end (one index serves both states).
@@ -207,14 +232,14 @@ class SQLiteQueue:
                 " WHERE state = 'in_flight' AND due <= ?",
                 (now,),
             )
-            due_ids = [
-                row[0]
-                for row in connection.execute(
-                    "SELECT id FROM jobs WHERE state = 'pending' AND due <= ?"
-                    " ORDER BY due, rowid LIMIT ?",
-                    (now, limit),
-                )
-            ]
+            due = connection.execute(
+                "SELECT id, endpoint FROM jobs WHERE state = 'pending' AND due <= ?"
+                " ORDER BY due, rowid LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            if limits is not UNLIMITED and not within_allowances(due, limits):
+                due = self._fair_share(connection, now, limit, limits)
+            due_ids = [row[0] for row in due]
             if not due_ids:
                 return []
             rows = connection.execute(
@@ -228,6 +253,26 @@ class SQLiteQueue:
         order = {delivery_id: position for position, delivery_id in enumerate(due_ids)}
         rows.sort(key=lambda row: order[row[0]])
         return [Claim(events[row[0]], row[1], row[2], row[3]) for row in rows]
+
+    @staticmethod
+    def _fair_share(
+        connection: sqlite3.Connection, now: float, limit: int, limits: ClaimLimits
+    ) -> list[tuple[str, str]]:
+        """The due jobs to lease when the earliest ones would exceed an endpoint's allowance:
+        each endpoint's own earliest, up to its allowance, read through its index."""
+        heads = connection.execute(_ENDPOINT_HEADS).fetchall()
+        chosen: list[tuple[float, int, str, str]] = []
+        for endpoint, count in pick_fairly(heads, limits, limit, now):
+            chosen.extend(
+                connection.execute(
+                    "SELECT due, rowid, id, endpoint FROM jobs"
+                    " WHERE state = 'pending' AND endpoint = ? AND due <= ?"
+                    " ORDER BY due, rowid LIMIT ?",
+                    (endpoint, now, count),
+                )
+            )
+        chosen.sort()
+        return [(row[2], row[3]) for row in chosen[:limit]]
 
     # -- outcomes (group commit) -----------------------------------------------------------
 
@@ -363,14 +408,25 @@ class SQLiteQueue:
             )
         return None if due is None else float(due)
 
-    async def next_due(self) -> float | None:
-        """The earliest due date of a pending job, or lease expiry of an in-flight one."""
+    async def next_due(self, *, held: frozenset[str] = frozenset()) -> float | None:
+        """The earliest due date of a pending job (of an endpoint not ``held``), or lease
+        expiry of an in-flight one."""
         with _storage_errors(self.path):
-            # Two queries, each answered by its own partial index.
+            # Each query answered by its own partial index.
             connection = self._connection()
-            pending = connection.execute(
-                "SELECT min(due) FROM jobs WHERE state = 'pending'"
-            ).fetchone()[0]
+            if held:
+                pending = min(
+                    (
+                        head
+                        for endpoint, head in connection.execute(_ENDPOINT_HEADS)
+                        if endpoint not in held
+                    ),
+                    default=None,
+                )
+            else:
+                pending = connection.execute(
+                    "SELECT min(due) FROM jobs WHERE state = 'pending'"
+                ).fetchone()[0]
             leased = connection.execute(
                 "SELECT min(due) FROM jobs WHERE state = 'in_flight'"
             ).fetchone()[0]

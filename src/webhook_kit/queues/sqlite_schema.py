@@ -6,6 +6,7 @@ import functools
 import sqlite3
 from pathlib import Path
 
+from ..events import endpoint_of
 from . import sqlite_identity
 from .sqlite_errors import QueueStorageError, SchemaError
 from .sqlite_identity import APPLICATION_ID, FoundSchema, SchemaObject, identify
@@ -71,6 +72,13 @@ _MIGRATIONS: tuple[str, ...] = (
         probe_at   REAL
     );
     """,
+    # 3: each job's endpoint, so a claim takes a fair share of each endpoint's due jobs without
+    # walking another's backlog (filled in by webhook_kit_endpoint(), registered by `migrate`).
+    """
+    ALTER TABLE jobs ADD COLUMN endpoint TEXT NOT NULL DEFAULT '';
+    UPDATE jobs SET endpoint = webhook_kit_endpoint(target_url);
+    CREATE INDEX pending_by_endpoint ON jobs (endpoint, due) WHERE state = 'pending';
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -94,6 +102,7 @@ def expected_schemas() -> dict[int, frozenset[SchemaObject]]:
     """The exact ``sqlite_master`` entries of each schema version, as this SQLite writes them."""
     schemas = {0: frozenset[SchemaObject]()}
     connection = sqlite3.connect(":memory:", isolation_level=None)
+    _register_functions(connection)
     try:
         for version, script in enumerate(_MIGRATIONS, start=1):
             for statement in _statements(script):
@@ -116,6 +125,7 @@ def migrate(connection: sqlite3.Connection, *, where: str = "this database") -> 
         SchemaError: the file's schema is newer than this release knows.
         QueueStorageError: the file is not a webhook-kit queue.
     """
+    _register_functions(connection)
     connection.execute("BEGIN IMMEDIATE")
     try:
         found = identify(FoundSchema.read(connection), expected_schemas(), where)
@@ -129,6 +139,11 @@ def migrate(connection: sqlite3.Connection, *, where: str = "this database") -> 
         connection.execute("ROLLBACK")
         raise
     return found
+
+
+def _register_functions(connection: sqlite3.Connection) -> None:
+    """The Python functions migrations call (registered per connection, never stored)."""
+    connection.create_function("webhook_kit_endpoint", 1, endpoint_of, deterministic=True)
 
 
 def _statements(script: str) -> list[str]:
