@@ -129,7 +129,9 @@ async def test_deliveries_held_back_by_a_pause_are_not_charged_attempts() -> Non
     assert offsets(probe) == [(1, 320, 200)]
     [(number, offset, status)] = offsets(after)
     assert (number, status) == (1, 200)
-    assert 320 < offset <= 321  # once the probe came back healthy
+    # Only once the probe came back healthy: at once, on this clock (no timer to wait out).
+    assert probe[0].started_at <= after[0].started_at
+    assert 320 <= offset <= 321
     assert len(receiver.deliveries) == 5
     assert worker.health.state_of(endpoint_of(receiver.url)) is EndpointState.HEALTHY
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from ..events import endpoint_of
@@ -73,13 +74,22 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # 3: each job's endpoint, so a claim takes a fair share of each endpoint's due jobs without
-    # walking another's backlog (filled in by webhook_kit_endpoint(), registered by `migrate`).
+    # walking another's backlog (`_BACKFILLS` fills it in for the jobs already stored).
     """
     ALTER TABLE jobs ADD COLUMN endpoint TEXT NOT NULL DEFAULT '';
-    UPDATE jobs SET endpoint = webhook_kit_endpoint(target_url);
     CREATE INDEX pending_by_endpoint ON jobs (endpoint, due) WHERE state = 'pending';
     """,
 )
+
+
+def _backfill_endpoints(connection: sqlite3.Connection) -> None:
+    connection.create_function("webhook_kit_endpoint", 1, endpoint_of, deterministic=True)
+    connection.execute("UPDATE jobs SET endpoint = webhook_kit_endpoint(target_url)")
+
+
+# Data a migration adds to what is stored already, by the version it brings the schema to; they
+# change rows, never the schema (so `expected_schemas` needs none of them).
+_BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {3: _backfill_endpoints}
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 """The schema version this release writes."""
@@ -102,7 +112,6 @@ def expected_schemas() -> dict[int, frozenset[SchemaObject]]:
     """The exact ``sqlite_master`` entries of each schema version, as this SQLite writes them."""
     schemas = {0: frozenset[SchemaObject]()}
     connection = sqlite3.connect(":memory:", isolation_level=None)
-    _register_functions(connection)
     try:
         for version, script in enumerate(_MIGRATIONS, start=1):
             for statement in _statements(script):
@@ -125,13 +134,15 @@ def migrate(connection: sqlite3.Connection, *, where: str = "this database") -> 
         SchemaError: the file's schema is newer than this release knows.
         QueueStorageError: the file is not a webhook-kit queue.
     """
-    _register_functions(connection)
     connection.execute("BEGIN IMMEDIATE")
     try:
         found = identify(FoundSchema.read(connection), expected_schemas(), where)
         for version in range(found, SCHEMA_VERSION):
             for statement in _statements(_MIGRATIONS[version]):
                 connection.execute(statement)
+            backfill = _BACKFILLS.get(version + 1)
+            if backfill is not None:
+                backfill(connection)
         connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         connection.execute("COMMIT")
@@ -139,11 +150,6 @@ def migrate(connection: sqlite3.Connection, *, where: str = "this database") -> 
         connection.execute("ROLLBACK")
         raise
     return found
-
-
-def _register_functions(connection: sqlite3.Connection) -> None:
-    """The Python functions migrations call (registered per connection, never stored)."""
-    connection.create_function("webhook_kit_endpoint", 1, endpoint_of, deterministic=True)
 
 
 def _statements(script: str) -> list[str]:
