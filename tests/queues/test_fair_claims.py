@@ -18,6 +18,7 @@ import anyio
 import pytest
 
 from webhook_kit import MemoryQueue, RetryPolicy, SQLiteQueue, WebhookSubscription, Worker
+from webhook_kit.events import endpoint_of
 from webhook_kit.queues import ClaimLimits, WebhookQueue
 from webhook_kit.queues.fair_claims import pick_fairly, within_allowances
 from webhook_kit.testing import Delay, MockReceiver
@@ -86,7 +87,12 @@ async def test_a_backlog_on_a_hanging_endpoint_does_not_delay_a_healthy_one(
         await until(lambda: len(healthy.deliveries) >= HEALTHY_JOBS)
         # The hanging endpoint's first attempts are still open: none has timed out yet.
         timed_out = [i for i in hanging_ids[:CONCURRENCY] if await queue.history(i)]
-        hanging_in_flight = (await queue.counts()).in_flight
+        assert worker.health is not None
+        [hanging_in_flight] = [
+            status.in_flight
+            for status in worker.health.status()
+            if status.endpoint == endpoint_of(hanging_url)
+        ]
         await worker.stop()  # the hanging attempts end at their timeout
     healthy.assert_delivered(times=HEALTHY_JOBS)
     assert timed_out == [], "a hanging attempt timed out before the healthy deliveries arrived"
