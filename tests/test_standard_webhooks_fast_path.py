@@ -299,4 +299,34 @@ def test_the_random_requests_reach_every_outcome() -> None:
         assert (VerificationError, reason) in seen, reason
     assert (VerificationError, VerificationFailure.TIMESTAMP_TOO_OLD) in seen
     assert (VerificationError, VerificationFailure.TIMESTAMP_IN_FUTURE) in seen
-    assert (InvalidInputError,) in seen
+
+
+@pytest.mark.parametrize(
+    ("now", "headers"),
+    [
+        (datetime(2023, 11, 14), "valid"),  # naive, on purpose
+        (float("nan"), "valid"),
+        ("1700000000", "valid"),
+        (NOW, "list"),
+        (NOW, "none"),
+    ],
+    ids=["naive-now", "nan-now", "str-now", "list-headers", "none-headers"],
+)
+@pytest.mark.parametrize("scheme", SCHEMES, ids=scheme_id)
+def test_fast_path_and_general_path_agree_on_invalid_arguments(
+    scheme: SignatureFormat | SignatureScheme, now: object, headers: str
+) -> None:
+    body = b"{}"
+    names = resolved(scheme)
+    valid = {
+        names.id_headers[0]: WEBHOOK_ID,
+        names.timestamp_headers[0]: str(NOW),
+        names.signature_header_names[0]: entry(body, WEBHOOK_ID, str(NOW)),
+    }
+    given: Any = {"valid": valid, "list": list(valid.items()), "none": None}[headers]
+    built = VerificationSettings(WHSEC, scheme, DEFAULT_TOLERANCE, DEFAULT_MAX_BODY_BYTES)
+    assert built.verify != built._verify
+    general = outcome(lambda: built._verify(body, given, now))
+    assert general == ("error", InvalidInputError)
+    assert outcome(lambda: built.verify(body, given, now)) == general
+    assert outcome(lambda: verify(body, given, WHSEC, scheme=scheme, now=now)) == general
