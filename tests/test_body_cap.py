@@ -20,7 +20,7 @@ from webhook_kit import (
     verify,
 )
 
-SECRET = "body-cap-secret"
+SECRET = "bodyCapSecret0"  # valid base64, for Standard Webhooks too
 CAP = 1024 * 1024
 OVERSIZED = 16 * CAP  # 16 MiB: a copy would show as at least this much traced memory
 SCHEMES: list[SignatureFormat | SignatureScheme] = [

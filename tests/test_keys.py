@@ -176,12 +176,12 @@ def test_whsec_padding_is_optional(scheme: SignatureFormat | SignatureScheme, ra
 
 
 @pytest.mark.parametrize("scheme", DECODING, ids=scheme_id)
-def test_standard_webhooks_use_an_unprefixed_str_secret_as_is(
+def test_standard_webhooks_base64_decode_an_unprefixed_str_secret_too(
     scheme: SignatureFormat | SignatureScheme,
 ) -> None:
-    # The rule is "only whsec_ is decoded": a bare base64 string is a plain HMAC key.
+    # As every official Standard Webhooks and Svix library does: the prefix is optional.
     bare = b64(RAW_KEY)
-    assert sign_at(bare, scheme) == standard_v1(bare.encode())
+    assert sign_at(bare, scheme) == standard_v1(RAW_KEY) == sign_at("whsec_" + bare, scheme)
 
 
 @pytest.mark.parametrize("scheme", DECODING, ids=scheme_id)
@@ -204,9 +204,9 @@ def test_str_and_bytes_of_the_same_text_are_not_conflated_by_the_key_cache() -> 
 
 
 def test_list_and_tuple_of_secrets_decode_to_the_same_keys_in_order() -> None:
-    keys = resolve_keys([WHSEC, "plain", b"raw"], True)
+    keys = resolve_keys([WHSEC, "cGxhaW4=", b"raw"], True)
     assert keys.hmac == (RAW_KEY, b"plain", b"raw")
-    assert resolve_keys((WHSEC, "plain", b"raw"), True) == keys
+    assert resolve_keys((WHSEC, "cGxhaW4=", b"raw"), True) == keys
 
 
 def test_ed25519_keys_are_sorted_into_signing_and_public() -> None:
@@ -427,7 +427,7 @@ def test_hmac_secrets_need_no_cryptography(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_keyset_repr_shows_counts_not_keys() -> None:
-    keys = resolve_keys([WHSEC, WHSK, "plain-secret-text"], True)
+    keys = resolve_keys([WHSEC, WHSK, "cGxhaW4tc2VjcmV0LXRleHQ"], True)
     text = repr(keys)
     assert text == ("KeySet(hmac=<2 keys>, ed25519_signing=<1 keys>, ed25519_public=<0 keys>)")
     for material in (WHSEC, WHSK, "plain-secret-text", RAW_KEY.decode(), repr(SEED)):

@@ -30,7 +30,7 @@ from webhook_kit.subscription import WebhookSubscription
 from webhook_kit.validation import InvalidHeaderError, InvalidTargetError
 
 URL = "https://customer.example.com/hooks"
-SECRET = "sub-secret-value-7c1d9e"
+SECRET = "subSecretValue7c1d9e"  # valid base64: Standard Webhooks decodes it
 WHSEC = "whsec_" + base64.b64encode(b"a-standard-webhooks-key-32-bytes").decode()
 NOW = 1_700_000_000.0
 PAYLOAD = {"order_id": 42, "items": [{"sku": "A-1", "qty": 2}], "note": "José"}

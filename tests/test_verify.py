@@ -901,12 +901,12 @@ def test_webhook_verifier_and_settings_reprs_show_no_secret(
     scheme: SignatureFormat | SignatureScheme,
 ) -> None:
     secret = secret_for(scheme)
-    verifier = WebhookVerifier([secret, "another-secret-value"], scheme=scheme)
+    verifier = WebhookVerifier([secret, "anotherSecretValue"], scheme=scheme)
     settings_ = VerificationSettings(secret, scheme, 300, 10)
     for shown in (repr(verifier), str(verifier), repr(settings_)):
         assert secret not in shown
         assert secret.removeprefix("whsec_") not in shown
-        assert "another-secret-value" not in shown
+        assert "anotherSecretValue" not in shown
         assert resolved(scheme).name in shown
 
 

@@ -7,6 +7,7 @@ webhook-kit only when a fixture is used, so it costs nothing to test runs that d
 
 from __future__ import annotations
 
+import base64
 import inspect
 import secrets
 from collections.abc import Iterator
@@ -197,5 +198,9 @@ def webhook_receiver_server(request: pytest.FixtureRequest) -> Iterator[MockRece
 
 @pytest.fixture
 def webhook_secret() -> str:
-    """A fresh random signing secret for this test (URL-safe text, 43 characters)."""
-    return secrets.token_urlsafe(32)
+    """A fresh random signing secret for this test: ``whsec_`` and the base64 of 32 random bytes.
+
+    Valid for every scheme: Standard Webhooks and Svix decode it as their official libraries
+    do, the other schemes use the text as it is.
+    """
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")

@@ -1,9 +1,11 @@
 """Turning the secrets users pass into key material, with one rule everywhere.
 
-* Any non-empty ``str`` or ``bytes`` is an HMAC key used as-is (``str`` as UTF-8).
-* Only the Standard Webhooks and Svix schemes decode ``whsec_<base64>`` secrets (padding
-  optional), and only they understand the asymmetric ``whsk_`` (signing) and ``whpk_``
-  (verifying) Ed25519 keys.
+* Any non-empty ``bytes`` is an HMAC key used as-is.
+* A ``str`` is an HMAC key as its UTF-8 bytes, except for the Standard Webhooks and Svix
+  schemes: there a ``str`` secret is base64, with or without its ``whsec_`` prefix (padding
+  optional), as every official Standard Webhooks and Svix library decodes it; one that is not
+  base64 raises `InvalidSecretError`. Only these schemes understand the asymmetric ``whsk_``
+  (signing) and ``whpk_`` (verifying) Ed25519 keys.
 * A list or tuple of secrets means rotation: the first one signs, any of them verifies.
 """
 
@@ -120,6 +122,9 @@ def _decode(secrets: tuple[Secret, ...], standard_webhooks: bool) -> KeySet:
             if text.startswith(PUBLIC_KEY_PREFIX):
                 public.append(_decode_ed25519(text, PUBLIC_KEY_PREFIX, which))
                 continue
+            # The official libraries strip an optional whsec_ and base64-decode what is left.
+            hmac_keys.append(_decode_base64(text, "", which))
+            continue
         hmac_keys.append(item.encode("utf-8") if isinstance(item, str) else item)
     if signing or public:
         ed25519.ensure_available()
@@ -137,9 +142,15 @@ def _decode_base64(text: str, prefix: str, which: str) -> bytes:
     try:
         key = base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidSecretError(
-            f"{which} starts with {prefix!r} but the rest is not valid base64"
-        ) from None
+        if prefix:
+            why = f"starts with {prefix!r} but the rest is not valid base64"
+        else:
+            why = (
+                "is not valid base64: Standard Webhooks and Svix secrets are base64, with or "
+                f"without the {WHSEC_PREFIX!r} prefix, as their official libraries decode them "
+                "(pass bytes for a raw HMAC key)"
+            )
+        raise InvalidSecretError(f"{which} {why}") from None
     if not key:
         raise InvalidSecretError(f"{which} is {prefix!r} with no key after it")
     return key

@@ -93,19 +93,17 @@ def schemes() -> st.SearchStrategy[SignatureScheme]:
 
 
 def secrets(scheme: SignatureScheme | None = None) -> st.SearchStrategy[str | bytes]:
-    """Secrets that ``scheme`` accepts: raw text or bytes, plus ``whsec_`` keys for Standard
-    Webhooks and Svix."""
-    raw = st.text(st.characters(codec="utf-8"), min_size=1, max_size=64) | st.binary(
-        min_size=1, max_size=64
-    )
+    """Secrets that ``scheme`` accepts: raw text or bytes; for Standard Webhooks and Svix, raw
+    bytes and base64 text (with or without ``whsec_``), as their official libraries take."""
+    raw_bytes = st.binary(min_size=1, max_size=64)
     if scheme is not None and scheme.decodes_prefixed_keys:
         import base64
 
-        whsec = st.binary(min_size=24, max_size=64).map(
-            lambda key: "whsec_" + base64.b64encode(key).decode()
+        encoded = st.binary(min_size=24, max_size=64).map(
+            lambda key: base64.b64encode(key).decode()
         )
-        raw = raw.filter(lambda s: not (isinstance(s, str) and s.startswith("wh"))) | whsec
-    return raw
+        return raw_bytes | encoded.map(lambda text: "whsec_" + text) | encoded
+    return st.text(st.characters(codec="utf-8"), min_size=1, max_size=64) | raw_bytes
 
 
 @dataclass(frozen=True)

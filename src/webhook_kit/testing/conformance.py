@@ -267,7 +267,13 @@ async def _run(
     wrong_id = str(uuid.uuid4())
     body = battery.body(wrong_id)
     wrong = _Battery(
-        battery.client, battery.url, scheme, "not-the-secret-" + wrong_id, 0, battery.clock
+        # Bytes: a raw key under every scheme (Standard Webhooks would base64-decode text).
+        battery.client,
+        battery.url,
+        scheme,
+        b"not-the-secret-" + wrong_id.encode(),
+        0,
+        battery.clock,
     )
     results.append(
         _expect_rejected(
