@@ -7,17 +7,28 @@ other than the one that was signed. `run.py` feeds these from atheris or Hypothe
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import time
 from collections.abc import Callable
 
 import httpx
 
-from webhook_kit import InvalidTargetError, SignatureFormat, VerificationError, verify
+from webhook_kit import (
+    InvalidSecretError,
+    InvalidTargetError,
+    SignatureFormat,
+    VerificationError,
+    ed25519,
+    verify,
+)
+from webhook_kit.header_parsing import find_header
+from webhook_kit.keys import resolve_keys
 from webhook_kit.netguard import NetworkPolicy
 from webhook_kit.providers import GITHUB, SHOPIFY, SLACK, STANDARD_WEBHOOKS, STRIPE, SVIX
 from webhook_kit.retry import parse_retry_after
-from webhook_kit.schemes import SignatureScheme
+from webhook_kit.schemes import MAX_ED25519_CHECKS, SignatureScheme
 from webhook_kit.signing import FORMAT_SCHEMES
 from webhook_kit.url_masking import masked_url, scrubbed
 from webhook_kit.validation import check_target_url
@@ -211,11 +222,118 @@ def url_masking(data: bytes) -> None:
             raise Finding(f"{url!r} masked as {masked!r} / scrubbed as {cleaned!r}")
 
 
+def _reference_key(text: str) -> bytes | None:
+    """The key the official libraries' strict decoders (Go, Rust, Java, C#) agree on, padding
+    optional as in the Python reference; ``None`` where they raise."""
+    encoded = text.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key or None
+
+
+def secret_decoding(data: bytes) -> None:
+    """A Standard Webhooks secret decodes to the reference key, or raises `InvalidSecretError`."""
+    text = data.decode("utf-8", "surrogateescape")
+    if text.startswith(("whsk_", "whpk_")):
+        return  # Ed25519 keys: decoded by their own rule
+    expected = _reference_key(text) if text else None
+    try:
+        keys = resolve_keys(text, True)
+    except InvalidSecretError:
+        if expected is not None:
+            raise Finding(f"secret {text!r} was refused; it decodes to {expected!r}") from None
+        return
+    except Exception as exc:
+        raise Finding(f"secret {text!r}: {type(exc).__name__}: {exc}") from exc
+    if keys.hmac != (expected,):
+        raise Finding(f"secret {text!r} decoded to {keys.hmac!r}, not {expected!r}")
+
+
+# Letters whose str.lower/str.upper is an ASCII letter, or close to one.
+_LOOKALIKES = ("\u212a", "\u017f", "\u0130", "\u0131", "\u212b", "k", "S")
+
+
+def header_lookup(data: bytes) -> None:
+    """`find_header` answers only for a name equal up to ASCII case, and finds one if present."""
+    cursor = Cursor(data)
+    wanted = HEADER_NAMES[cursor.byte() % len(HEADER_NAMES)]
+    headers: dict[str, str] = {}
+    for _ in range(cursor.byte() % 6):
+        name = cursor.text()
+        shape = cursor.byte() % 3
+        if shape == 1:  # the wanted name's start, then made-up text
+            name = wanted[: cursor.byte() % (len(wanted) + 1)] + name
+        elif shape == 2:  # the wanted name, in any ASCII case, one letter swapped for a lookalike
+            at = cursor.byte() % len(wanted)
+            lookalike = _LOOKALIKES[cursor.byte() % len(_LOOKALIKES)]
+            cased = wanted.upper() if cursor.byte() % 2 else wanted
+            name = cased[:at] + lookalike + cased[at + 1 :]
+        headers[name] = f"value-{len(headers)}"
+    matching = [
+        value for key, value in headers.items() if key.isascii() and key.lower() == wanted.lower()
+    ]
+    try:
+        found = find_header(headers, wanted)
+    except Exception as exc:
+        raise Finding(f"find_header({headers!r}, {wanted!r}): {exc!r}") from exc
+    if (found is None) != (not matching) or (found is not None and found not in matching):
+        raise Finding(f"find_header({headers!r}, {wanted!r}) gave {found!r}; want {matching!r}")
+
+
+_V1A_SEEDS = (bytes(range(32)), bytes(range(32, 64)))
+
+
+def v1a_entries(data: bytes) -> None:
+    """Made-up ``v1a`` entries never verify and never cost more than the budget of checks."""
+    public = [
+        "whpk_" + base64.b64encode(ed25519.public_key_of(seed)).decode() for seed in _V1A_SEEDS
+    ]
+    cursor = Cursor(data)
+    entries = []
+    for _ in range(cursor.byte() % 40):
+        raw = cursor.chunk()
+        shape = cursor.byte() % 3
+        encoded = base64.b64encode(raw.ljust(64, b"\0")[:64] if shape == 0 else raw).decode()
+        entries.append(("v1a," if shape < 2 else "v1,") + encoded)
+    headers = {
+        "webhook-id": WEBHOOK_ID,
+        "webhook-timestamp": str(NOW),
+        "webhook-signature": " ".join(entries),
+    }
+    body = cursor.rest()
+    calls = 0
+    real = ed25519.verify
+
+    def counting(key: bytes, signature: bytes, message: bytes) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(key, signature, message)
+
+    ed25519.verify = counting
+    try:
+        verify(body, headers, public, scheme=STANDARD_WEBHOOKS, now=NOW)
+    except VerificationError:
+        pass
+    except Exception as exc:
+        raise Finding(f"v1a: {type(exc).__name__}: {exc!r}") from exc
+    else:
+        raise Finding(f"v1a: accepted a forgery: headers={headers!r}")
+    finally:
+        ed25519.verify = real
+    if calls > MAX_ED25519_CHECKS:
+        raise Finding(f"v1a: {calls} Ed25519 checks for one request: {headers!r}")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "url_masking": url_masking,
     **{f"verify[{name}]": _verify_target(name) for name in SCHEMES},
     "retry_after": retry_after,
     "target_url": target_url,
+    "secret_decoding": secret_decoding,
+    "header_lookup": header_lookup,
+    "v1a_entries": v1a_entries,
 }
 
 

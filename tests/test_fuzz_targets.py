@@ -88,3 +88,40 @@ def test_the_url_masking_target_passes_urls_and_reports_a_leak(
     monkeypatch.setattr(targets, "masked_url", lambda url: url)
     with pytest.raises(targets.Finding, match="masked as"):
         targets.url_masking(b"\x07http://\x0bexample.com\x05/hook")
+
+
+def test_the_new_targets_pass_ordinary_input() -> None:
+    targets.secret_decoding(b"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    targets.secret_decoding(b"not base64!")
+    targets.header_lookup(b"\x00\x03\x01\x02\x00\x00")
+    targets.v1a_entries(b"\x05" + b"\x40" + b"\x00" * 64 + b"\x00" * 8 + b"body")
+
+
+def test_a_secret_decoded_unlike_the_official_libraries_is_a_finding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from webhook_kit.keys import KeySet
+
+    monkeypatch.setattr(targets, "resolve_keys", lambda secret, decode: KeySet((b"as text",)))
+    with pytest.raises(targets.Finding, match="decoded to"):
+        targets.secret_decoding(b"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+
+
+def test_a_unicode_folding_header_lookup_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def folds(headers: dict[str, str], name: str) -> str | None:
+        return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+
+    monkeypatch.setattr(targets, "find_header", folds)
+    pick, wanted = next((i, n) for i, n in enumerate(targets.HEADER_NAMES) if "k" in n.lower())
+    at = wanted.lower().index("k")  # where the Kelvin sign goes
+    # the wanted name; one header: no text, shape 2 (lookalike) at `at`, lookalike 0, as given
+    data = bytes([pick, 1, 0, 2, at, 0, 0])
+    with pytest.raises(targets.Finding, match="find_header"):
+        targets.header_lookup(data)
+
+
+def test_v1a_entries_over_the_budget_are_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(targets, "MAX_ED25519_CHECKS", 0)
+    entry = b"\x40" + bytes(64) + b"\x00"  # a 64-byte chunk, shape 0 (v1a, 64 bytes)
+    with pytest.raises(targets.Finding, match="Ed25519 checks"):
+        targets.v1a_entries(b"\x01" + entry + b"body")

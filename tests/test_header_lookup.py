@@ -184,3 +184,21 @@ def test_django_request_headers_from_a_wsgi_environ_do_not_match_a_lookalike() -
             request.body, request.headers, SECRET, scheme=SignatureFormat.HEX_SHA256_WITH_PREFIX
         )
     assert caught.value.reason is VerificationFailure.MISSING_HEADER
+
+
+@pytest.mark.parametrize("scheme", [providers.STANDARD_WEBHOOKS, providers.SVIX], ids=repr)
+@pytest.mark.parametrize("make", MAPPINGS.values(), ids=MAPPINGS.keys())
+def test_a_kelvin_sign_in_a_standard_webhooks_header_name_does_not_match(
+    make: Callable[[list[tuple[str, str]]], Any], scheme: providers.SignatureScheme
+) -> None:
+    whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    signed = scheme.signature_headers(BODY, scheme.keys(whsec), webhook_id="msg_1", timestamp=NOW)
+    # Every name the scheme reads has the k of "webhook" (or is replaced by one that does).
+    pairs = [(f"webhoo\u212a-{k.partition('-')[2]}", v) for k, v in signed.items()]
+    for verifier in (
+        lambda headers: verify(BODY, headers, whsec, scheme=scheme, now=NOW),
+        lambda headers: WebhookVerifier(whsec, scheme=scheme).verify(BODY, headers, NOW),
+    ):
+        with pytest.raises(VerificationError) as caught:
+            verifier(make(pairs))
+        assert caught.value.reason is VerificationFailure.MISSING_HEADER

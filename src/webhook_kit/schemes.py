@@ -438,6 +438,9 @@ class StandardWebhooksScheme(SignatureScheme):
         def verify_hmac(
             body: bytes, headers: HeaderMapping, now: float | datetime | None = None
         ) -> VerifiedWebhook:
+            if type(headers) is not dict and not get_is_ascii_exact(type(headers)):
+                # A mapping whose get folds Unicode (KELVIN SIGN -> k): the general path scans.
+                return general(body, headers, now)
             try:
                 webhook_id = headers.get(id_name)
                 raw_timestamp = headers.get(timestamp_name)
