@@ -26,7 +26,7 @@ from webhook_kit.retry import RetryPolicy
 from webhook_kit.subscription import WebhookSubscription
 
 URL = "https://customer.example.com/hooks"
-SECRET = "delivery-secret-4f1a"
+SECRET = "deliverySecret4f1a"  # valid base64: Standard Webhooks decodes it
 NOW = 1_700_000_000.0
 PAYLOAD = {"order_id": 42}
 EXACT = RetryPolicy(max_attempts=8, base_delay=300, factor=2, max_delay=21_600, jitter=0)

@@ -29,7 +29,7 @@ from webhook_kit.testing import MockReceiver
 
 pytestmark = pytest.mark.anyio
 
-SECRET = "postgres-queue-secret"
+SECRET = "postgresQueueSecret"  # valid base64: Standard Webhooks decodes it
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ from .conftest import PAYLOAD, START
 pytestmark = pytest.mark.anyio
 
 EVENT = "order.created"
-SECRET = "endpoint-health-e2e-secret"
+SECRET = "endpointHealthE2eSecret"  # valid base64: Standard Webhooks decodes it
 
 
 def every(seconds: float, *, max_attempts: int = 8) -> RetryPolicy:

@@ -291,7 +291,7 @@ async def test_every_attempt_verifies_at_the_receiver(
             assert request.headers["webhook-id"] == delivery_id
             assert request.headers["webhook-signature"].startswith("v1,")
     with pytest.raises(VerificationError):
-        verify(BODY, endpoint.requests[0].headers, "another-secret", scheme=fmt, now=START)
+        verify(BODY, endpoint.requests[0].headers, b"another-secret", scheme=fmt, now=START)
 
 
 @pytest.mark.parametrize("fmt", TIMESTAMPED)
