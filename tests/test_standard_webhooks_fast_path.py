@@ -280,7 +280,9 @@ def test_the_random_requests_reach_every_outcome() -> None:
     """The agreement test is only worth something if its inputs verify, and fail, every way."""
     seen: set[object] = set()
 
-    @settings(max_examples=500, deadline=None, database=None, derandomize=True)
+    # 1500, not 500: the derandomized draws still differed with the tests run before this one,
+    # and at 500 a run after tests/test_fuzz_targets.py drew no invalid ``now`` at all.
+    @settings(max_examples=1500, deadline=None, database=None, derandomize=True)
     @given(data=st.data())
     def collect(data: st.DataObject) -> None:
         body, headers, now, cap = data.draw(_requests(providers.STANDARD_WEBHOOKS))
