@@ -816,7 +816,8 @@ class PgExpected:
         """What procrastinate's worker does with it: attempts until delivered or dead."""
         if self.attempts + 1 > self.max_attempts:  # spent by interruptions: no request
             self.log(None, "dead", sent=False)
-            self.state = DEAD
+            # No request: not a 410, whatever an earlier (redriven) dead letter was.
+            self.state, self.gone = DEAD, False
             return
         while True:
             last = self.attempts + 1 >= self.max_attempts
