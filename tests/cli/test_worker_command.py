@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pytest
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from webhook_kit import SignatureFormat
 from webhook_kit.outcomes import AttemptRecord, DeadLetterRecord
@@ -33,16 +34,38 @@ STRIPE_SECRET = "whsec_stripe-style-secret-for-the-worker"
 
 
 class ArrivalReceiver(MockReceiver):
-    """A `MockReceiver` that also tells when a request has arrived (before it answers)."""
+    """A `MockReceiver` that also tells when a request has arrived (before it answers), and
+    stops a scripted `Delay` when its client hangs up (a killed worker's request would
+    otherwise sleep on, and hold up the server's shutdown at the end of the test)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.arrived = threading.Event()
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.arrived.set()
-        await super().app(scope, receive, send)
+        if scope["type"] != "http":
+            await super().app(scope, receive, send)
+            return
+        self.arrived.set()
+        body_read = anyio.Event()
+
+        async def receive_body() -> Message:
+            message = await receive()
+            if not message.get("more_body", False):
+                body_read.set()
+            return message
+
+        async with anyio.create_task_group() as tasks:
+
+            async def on_hang_up() -> None:
+                await body_read.wait()  # after the body, receive() waits for a hang-up
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(on_hang_up)
+            await super().app(scope, receive_body, send)
+            tasks.cancel_scope.cancel()
 
 
 @dataclass
