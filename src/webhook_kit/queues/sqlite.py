@@ -16,6 +16,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,7 +118,7 @@ class SQLiteQueue:
         self._events: dict[str, WebhookEvent] = {}
         # Identify the file before the first write (the WAL switch on connecting): a refused
         # file is left exactly as it was. `migrate` identifies it again inside its transaction.
-        check_before_opening(self.path)
+        _check_before_opening(self.path)
         try:
             with _storage_errors(self.path):
                 migrate(self._connection(), where=str(self.path))
@@ -133,7 +134,7 @@ class SQLiteQueue:
             with _storage_errors(self.path):
                 connection = self._connect()
                 self._adopt(connection)
-                _configure(connection)
+                _configure(connection, self._busy_timeout)
         return connection
 
     def _connect(self) -> sqlite3.Connection:
@@ -659,9 +660,9 @@ class _transaction:
             self.connection.execute("ROLLBACK")
 
 
-def _configure(connection: sqlite3.Connection) -> None:
+def _configure(connection: sqlite3.Connection, busy_timeout: float) -> None:
     """The settings of every connection to a queue file (only once it is known to be one)."""
-    connection.execute("PRAGMA journal_mode = WAL")
+    _switch_to_wal(connection, busy_timeout)
     # NORMAL in WAL mode: a commit survives the process being killed (the OS has the write);
     # only a power cut can lose the last ones. FULL would survive that too.
     connection.execute("PRAGMA synchronous = NORMAL")
@@ -670,6 +671,35 @@ def _configure(connection: sqlite3.Connection) -> None:
     # Checkpoint (copy the WAL into the database, with an fsync) every 32 MB rather than every
     # 4 MB: the same durability, a fraction of the fsyncs.
     connection.execute("PRAGMA wal_autocheckpoint = 8192")
+
+
+def _check_before_opening(path: Path) -> None:
+    """`check_before_opening`, looking again a moment later before refusing a file: another
+    process creating a new queue at this instant may leave it half-written to a reader that
+    takes no lock (the check takes none, so it cannot change a foreign file). A foreign file
+    is refused all the same, under a second later."""
+    for pause in (0.05, 0.2, 0.5):
+        try:
+            check_before_opening(path)
+            return
+        except QueueStorageError:
+            time.sleep(pause)
+    check_before_opening(path)
+
+
+def _switch_to_wal(connection: sqlite3.Connection, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting like any other statement for a lock another
+    connection holds: SQLite answers this pragma "database is locked" at once, without its busy
+    handler, while another connection is creating the schema of a new file."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 class _storage_errors:
