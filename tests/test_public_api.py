@@ -41,6 +41,7 @@ EXPECTED_PUBLIC_NAMES = {
     "NotRegisteredError",
     "Outcome",
     "QueueCounts",
+    "QueueError",
     "QueueStorageError",
     "RetryAt",
     "RetryPolicy",

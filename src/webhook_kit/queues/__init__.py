@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .errors import QueueError, QueueStorageError, SchemaError, UnknownDeliveryError
 from .memory import MemoryQueue
 from .protocol import (
     UNLIMITED,
@@ -11,11 +12,10 @@ from .protocol import (
     JobStore,
     QueueCounts,
     SecretMemory,
-    UnknownDeliveryError,
     WebhookQueue,
 )
-from .sqlite import DEFAULT_RETENTION, QueueStorageError, SQLiteQueue
-from .sqlite_schema import SCHEMA_VERSION, SchemaError
+from .sqlite import DEFAULT_RETENTION, SQLiteQueue
+from .sqlite_schema import SCHEMA_VERSION
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -27,6 +27,7 @@ __all__ = [
     "JobStore",
     "MemoryQueue",
     "QueueCounts",
+    "QueueError",
     "QueueStorageError",
     "SQLiteQueue",
     "SchemaError",

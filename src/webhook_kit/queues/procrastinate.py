@@ -31,9 +31,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, SystemClock
-from ..errors import InvalidInputError, MissingDependencyError, WebhookKitError
+from ..errors import InvalidInputError, MissingDependencyError
 from ..events import WebhookEvent
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, RetryAt
+from .errors import QueueStorageError
 from .procrastinate_logs import install as _mask_procrastinate_logs
 from .procrastinate_logs import install_on_worker as _mask_worker_logs
 from .protocol import (
@@ -131,7 +132,7 @@ CREATE INDEX IF NOT EXISTS webhook_kit_dead_letters_by_time ON webhook_kit_dead_
 """
 
 
-class QueueDatabaseError(WebhookKitError):
+class QueueDatabaseError(QueueStorageError):
     """The PostgreSQL database cannot be reached, or lacks the schema (run ``apply_schema``)."""
 
 

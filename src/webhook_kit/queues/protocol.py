@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..clock import Clock
-from ..errors import WebhookKitError
 from ..events import WebhookEvent
 from ..keys import SecretOrSecrets
 from ..outcomes import AttemptRecord, DeadLetterRecord, Outcome
+from .errors import UnknownDeliveryError
 
 if TYPE_CHECKING:
     from ..delivery import DeliveryHandler
@@ -39,13 +39,6 @@ __all__ = [
 def like_prefix(prefix: str) -> str:
     """A SQL ``LIKE`` pattern (escape character ``\\``) for text starting with ``prefix``."""
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-class UnknownDeliveryError(WebhookKitError, KeyError):
-    """No delivery with that id is in the state the call needs (e.g. dead, for redrive)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown delivery"
 
 
 @dataclass(frozen=True, slots=True)
