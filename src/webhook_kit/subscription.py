@@ -15,6 +15,7 @@ from .keys import SecretOrSecrets
 from .netguard import NetworkPolicy
 from .retry import RetryPolicy
 from .signing import FORMAT_SCHEMES, SignatureFormat
+from .transactional import async_enqueue_on, sync_enqueue_on
 from .validation import (
     check_event_name,
     check_header,
@@ -250,9 +251,10 @@ class WebhookSubscription:
             event: the event name, e.g. ``"order.created"``.
             payload: anything JSON-serialisable, with string keys, at most
                 `max_payload_bytes` as JSON (default 5 MiB).
-            connection: an open psycopg ``AsyncConnection`` whose transaction the delivery
-                joins: stored if and only if it commits (`ProcrastinateQueue`; other queues
-                raise ``TypeError``).
+            connection: your open psycopg ``AsyncConnection`` (from Django or SQLAlchemy:
+                the driver's connection under theirs) whose transaction the delivery joins:
+                stored if and only if that transaction commits (`PostgresQueue`; other queues
+                raise ``TypeError``). A rollback stores and sends nothing.
 
         Returns:
             The delivery id (a UUID string), sent as ``X-Webhook-Id`` on every attempt.
@@ -261,36 +263,43 @@ class WebhookSubscription:
             InvalidInputError: an empty, overlong or unprintable event name.
             InvalidPayloadError: a payload that is not JSON-serialisable, has a key that is
                 not a string (at any depth), or is over `max_payload_bytes`; nothing is stored.
-            TypeError: ``connection=`` given to a queue that cannot enqueue in a transaction.
+            TypeError: ``connection=`` given to a queue that cannot enqueue in a transaction,
+                or a connection that is not an async driver connection (the message says
+                what to pass).
         """
-        enqueue_in_transaction = None
-        if connection is not None:
-            enqueue_in_transaction = getattr(queue, "enqueue_in_transaction", None)
-            if enqueue_in_transaction is None:
-                raise TypeError(f"{type(queue).__name__} cannot enqueue inside your transaction")
+        enqueue = queue.enqueue if connection is None else async_enqueue_on(queue, connection)
         job = self.build_event(event, payload, now=queue.clock.now())
         self._remember_secret(queue, job)
         try:
-            if enqueue_in_transaction is not None:
-                await enqueue_in_transaction(job, connection=connection)
-            else:
-                await queue.enqueue(job)
+            await enqueue(job)
         except BaseException:
             queue.secret_memory.forget(job.id)
             raise
         return job.id
 
-    def dispatch_sync(self, queue: JobStore, event: str, payload: Any) -> str:
+    def dispatch_sync(
+        self, queue: JobStore, event: str, payload: Any, *, connection: object = None
+    ) -> str:
         """`dispatch` for synchronous code (a Django or Flask view); same contract.
+
+        Args:
+            queue: as `dispatch`.
+            event: as `dispatch`.
+            payload: as `dispatch`.
+            connection: your open sync psycopg ``Connection`` whose transaction the delivery
+                joins, e.g. ``django.db.connection.connection`` inside
+                ``transaction.atomic()``: stored if and only if that transaction commits.
 
         Raises:
             InvalidInputError: as `dispatch`.
             InvalidPayloadError: as `dispatch`.
+            TypeError: as `dispatch`, for a sync connection.
         """
+        enqueue = queue.enqueue_sync if connection is None else sync_enqueue_on(queue, connection)
         job = self.build_event(event, payload, now=queue.clock.now())
         self._remember_secret(queue, job)
         try:
-            queue.enqueue_sync(job)
+            enqueue(job)
         except BaseException:
             queue.secret_memory.forget(job.id)
             raise
