@@ -537,3 +537,54 @@ def test_keep_delivered_must_be_a_count(bad: int) -> None:
 
     with pytest.raises(InvalidInputError):
         MemoryQueue(keep_delivered=bad)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), True])
+def test_retention_must_be_a_number_of_seconds(bad: float) -> None:
+    with pytest.raises(InvalidInputError):
+        MemoryQueue(retention=bad)
+
+
+async def deliver(queue: MemoryQueue, count: int) -> list[str]:
+    events = [make_event() for _ in range(count)]
+    for event in events:
+        await queue.enqueue(event)
+    for claim in await queue.claim(count, lease_grace=GRACE):
+        await queue.record(claim, Delivered(), attempt_of(claim, status=200, outcome="delivered"))
+    return [event.id for event in events]
+
+
+@pytest.mark.anyio
+async def test_deliveries_forgotten_past_keep_delivered_are_counted_until_pruned(
+    clock: VirtualClock,
+) -> None:
+    queue = MemoryQueue(clock=clock, retention=1000, keep_delivered=2)
+    first = await deliver(queue, 3)  # at START: the first is forgotten at once
+    clock.advance(500)
+    second = await deliver(queue, 3)  # at START + 500: all of the first and one more forgotten
+    assert [len(await queue.history(i)) for i in second[1:]] == [1, 1]
+    for forgotten in [*first, second[0]]:
+        with pytest.raises(UnknownDeliveryError):
+            await queue.history(forgotten)
+    assert (await queue.counts()).delivered == 6
+    clock.advance(500)
+    assert await queue.prune() == 0  # none is a retention old yet
+    clock.advance(100)  # the first three are (and a minute more)
+    assert await queue.prune() == 3
+    assert (await queue.counts()).delivered == 3
+    clock.advance(500)
+    assert await queue.prune() == 3  # the one forgotten at START + 500, and the two kept
+    assert (await queue.counts()).delivered == 0
+    assert await queue.prune() == 0
+
+
+@pytest.mark.anyio
+async def test_a_queue_with_no_retention_keeps_nothing_delivered_past_its_next_write(
+    clock: VirtualClock,
+) -> None:
+    queue = MemoryQueue(clock=clock, retention=0)
+    (delivered,) = await deliver(queue, 1)
+    clock.advance(60)
+    await deliver(queue, 1)  # recording prunes what is older than 0 s, once a minute
+    with pytest.raises(UnknownDeliveryError):
+        await queue.history(delivered)

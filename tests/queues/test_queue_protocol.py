@@ -27,6 +27,7 @@ and ``connection=`` is refused (these queues cannot enqueue in a caller's transa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import threading
 import uuid
@@ -50,6 +51,7 @@ from webhook_kit.clock import VirtualClock
 from webhook_kit.events import WebhookEvent
 from webhook_kit.outcomes import AttemptRecord, DeadLetter, Delivered, Outcome, RetryAt
 from webhook_kit.queues import (
+    DEFAULT_RETENTION,
     Claim,
     ClaimLimits,
     MemoryQueue,
@@ -544,6 +546,190 @@ async def test_a_dead_letter_is_redriven_once(queue: WebhookQueue) -> None:
     with pytest.raises(UnknownDeliveryError):
         await queue.redrive(event.id)
     assert len(await queue.claim(10, lease_grace=GRACE)) == 1
+
+
+# --- what every queue stores: redrive since a time, purge, find, the next attempt, prune --------
+
+
+async def dead_letters_at(
+    queue: WebhookQueue, clock: VirtualClock, events: Sequence[WebhookEvent]
+) -> None:
+    """Enqueue ``events`` and dead-letter them one by one, 10 s apart (from START)."""
+    for event in events:
+        await queue.enqueue(event)
+    for claim in await queue.claim(len(events), lease_grace=GRACE):
+        await record(queue, claim, DeadLetter(f"dead {claim.event.event}"))
+        clock.advance(10)
+
+
+async def test_redrive_since_redrives_the_dead_letters_from_then_on(
+    queue: WebhookQueue, clock: VirtualClock
+) -> None:
+    assert await queue.redrive_since(0) == 0
+    events = [make_event(name) for name in ("a", "b", "c")]
+    for event in events:
+        await queue.enqueue(event)
+    for claim in await queue.claim(3, lease_grace=GRACE):
+        await record(queue, claim, RetryAt(START))
+    for claim in await queue.claim(3, lease_grace=GRACE):  # dead at START, +10, +20
+        await record(queue, claim, DeadLetter(f"dead {claim.event.event}"))
+        clock.advance(10)
+
+    assert await queue.redrive_since(START + 10) == 2
+
+    assert [letter.id for letter in await queue.list_dead_letters()] == [events[0].id]
+    assert await queue.next_due() == clock.now()  # due now
+    redriven = await queue.claim(10, lease_grace=GRACE)
+    assert [(claim.event, claim.attempt) for claim in redriven] == [(e, 1) for e in events[1:]]
+    assert len(await queue.history(events[1].id)) == 2  # the earlier attempts are kept
+    assert await queue.redrive_since(clock.now() + 1) == 0
+    assert await queue.redrive_since(0) == 1
+    assert await queue.list_dead_letters() == []
+
+
+async def test_purge_deletes_dead_letters_before_a_time_and_nothing_else(
+    queue: WebhookQueue, clock: VirtualClock
+) -> None:
+    assert await queue.purge_dead_letters() == 0
+    dead = [make_event(name) for name in ("a", "b", "c")]
+    await dead_letters_at(queue, clock, dead)  # dead at START, +10, +20
+    pending, in_flight, delivered = make_event(), make_event(), make_event()
+    for event in (delivered, in_flight):
+        await queue.enqueue(event)
+    delivered_claim, in_flight_claim = await queue.claim(2, lease_grace=GRACE)
+    await record(queue, delivered_claim, Delivered(), status=200)
+    await queue.enqueue(pending, not_before=clock.now() + 100)
+
+    assert await queue.purge_dead_letters(before=START + 10) == 1  # before, not at
+
+    with pytest.raises(UnknownDeliveryError):
+        await queue.history(dead[0].id)
+    with pytest.raises(UnknownDeliveryError):
+        await queue.redrive(dead[0].id)
+    assert await queue.find_deliveries(dead[0].id) == []
+    assert [letter.id for letter in await queue.list_dead_letters()] == [e.id for e in dead[1:]]
+    assert await queue.counts() == QueueCounts(pending=1, due=0, in_flight=1, delivered=1, dead=2)
+    assert len(await queue.history(delivered.id)) == 1
+    assert await record(queue, in_flight_claim, Delivered(), status=200) is True
+
+    assert await queue.purge_dead_letters() == 2
+    assert await queue.list_dead_letters() == []
+    assert await queue.counts() == QueueCounts(pending=1, due=0, in_flight=0, delivered=2, dead=0)
+    assert await queue.history(pending.id) == []
+    await queue.enqueue(dead[0])  # a purged id may be dispatched again
+    assert (await claim_one(queue)).attempt == 1
+
+
+def event_with_id(delivery_id: str) -> WebhookEvent:
+    return dataclasses.replace(make_event(), id=delivery_id)
+
+
+async def test_find_deliveries_by_an_id_or_its_start(
+    queue: WebhookQueue, clock: VirtualClock
+) -> None:
+    events = {i: event_with_id(i) for i in ("aa12", "aa1", "aa11", "ab", "a_b", "axb", "a%c")}
+    for delivery_id in ("aa11", "aa12"):
+        await queue.enqueue(events[delivery_id])
+    delivered, retried = await queue.claim(2, lease_grace=GRACE)
+    await record(queue, delivered, Delivered(), status=200)
+    await record(queue, retried, RetryAt(START + 300))
+    await dead_letters_at(queue, clock, [events["aa1"]])
+    for delivery_id in ("a_b", "axb", "a%c"):
+        await queue.enqueue(events[delivery_id], not_before=START + 60)
+    await queue.enqueue(events["ab"])
+    in_flight = await claim_one(queue)  # START + 10 now: a_b, axb, a%c are not due
+    assert in_flight.event.id == "ab"
+
+    found = await queue.find_deliveries("aa1", limit=10)
+    assert [(state.event, state.state, state.due) for state in found] == [
+        (events["aa1"], "dead", None),  # the id itself first
+        (events["aa11"], "delivered", None),
+        (events["aa12"], "pending", START + 300),
+    ]
+    assert [state.event.id for state in await queue.find_deliveries("aa1")] == ["aa1", "aa11"]
+    assert [state.event.id for state in await queue.find_deliveries("aa")] == ["aa1", "aa11"]
+    assert [(s.event.id, s.state, s.due) for s in await queue.find_deliveries("ab")] == [
+        ("ab", "in_flight", None)
+    ]
+    # Wildcards of SQL's LIKE are plain characters in a prefix.
+    assert [state.event.id for state in await queue.find_deliveries("a_")] == ["a_b"]
+    assert [state.event.id for state in await queue.find_deliveries("a%")] == ["a%c"]
+    assert await queue.find_deliveries("b") == []
+    assert await queue.find_deliveries("aa12x") == []
+    assert len(await queue.find_deliveries("a", limit=100)) == len(events)
+
+
+async def test_next_attempt_due_is_the_earliest_pending_even_when_past(
+    queue: WebhookQueue, clock: VirtualClock
+) -> None:
+    assert await queue.next_attempt_due() is None
+    later, now = make_event(url="https://a.example/hooks"), make_event(url=SLOW)
+    await queue.enqueue(later, not_before=START + 50)
+    assert await queue.next_attempt_due() == START + 50
+    await queue.enqueue(now)
+    assert await queue.next_attempt_due() == START
+    claim = await claim_one(queue)  # an attempt in flight is not a pending one
+    assert claim.event == now
+    assert await queue.next_attempt_due() == START + 50
+    assert await queue.next_due() == START + LEASE  # next_due counts the lease too
+    clock.advance(100)
+    assert await queue.next_attempt_due() == START + 50  # due, not yet claimed: still there
+    await record(queue, claim, RetryAt(START + 20))
+    assert await queue.next_attempt_due() == START + 20
+    for claim in await queue.claim(10, lease_grace=GRACE):
+        await record(queue, claim, Delivered(), status=200)
+    assert await queue.next_attempt_due() is None
+
+
+async def test_prune_deletes_delivered_deliveries_older_than_the_retention(
+    queue: WebhookQueue, clock: VirtualClock
+) -> None:
+    old, dead, pending, recent = (make_event(name) for name in ("old", "dead", "pending", "new"))
+    for event in (old, dead):
+        await queue.enqueue(event)
+    old_claim, dead_claim = await queue.claim(2, lease_grace=GRACE)
+    await record(queue, old_claim, RetryAt(START))
+    await record(queue, dead_claim, DeadLetter("no"))
+    await record(queue, await claim_one(queue), Delivered(), status=200)  # old's 2nd attempt
+    clock.advance(DEFAULT_RETENTION - 10)
+    await queue.enqueue(pending, not_before=clock.now() + DEFAULT_RETENTION)
+    await queue.enqueue(recent)
+    await record(queue, await claim_one(queue), Delivered(), status=200)
+    assert await queue.prune() == 0  # old is not quite a retention old
+
+    clock.advance(20)
+    assert await queue.prune() == 1
+
+    with pytest.raises(UnknownDeliveryError):
+        await queue.history(old.id)
+    assert await queue.find_deliveries(old.id) == []
+    assert len(await queue.history(recent.id)) == 1
+    assert len(await queue.history(dead.id)) == 1
+    assert [letter.id for letter in await queue.list_dead_letters()] == [dead.id]
+    assert await queue.counts() == QueueCounts(pending=1, due=0, in_flight=0, delivered=1, dead=1)
+    assert await queue.prune() == 0
+    clock.advance(10 * DEFAULT_RETENTION)
+    assert await queue.prune() == 1  # recent, old too now; dead and pending stay
+    assert await queue.counts() == QueueCounts(pending=1, due=1, in_flight=0, delivered=0, dead=1)
+    assert len(await queue.history(dead.id)) == 1
+    await queue.enqueue(old)  # a pruned id may be dispatched again
+    assert (await queue.claim(10, lease_grace=GRACE))[0].event == pending
+
+
+async def test_recording_outcomes_prunes_by_itself(
+    queue: WebhookQueue, clock: VirtualClock
+) -> None:
+    old, later = make_event("old"), make_event("later")
+    await queue.enqueue(old)
+    await record(queue, await claim_one(queue), Delivered(), status=200)
+    clock.advance(DEFAULT_RETENTION + 3600)
+    assert len(await queue.history(old.id)) == 1  # nothing is pruned without a write
+    await queue.enqueue(later)
+    await record(queue, await claim_one(queue), Delivered(), status=200)
+    with pytest.raises(UnknownDeliveryError):
+        await queue.history(old.id)
+    assert len(await queue.history(later.id)) == 1
+    assert (await queue.counts()).delivered == 1
 
 
 # --- leases: recovery of an interrupted attempt, concurrent claimers, stale records --------------

@@ -325,3 +325,23 @@ async def test_a_long_run_keeps_only_the_latest_deliveries_and_their_attempts() 
     assert len(queue.attempts) == sum(map(len, histories))
     assert all(history[-1].status == 200 for history in histories)
     assert (await queue.counts()).delivered == 25
+
+
+async def test_purged_and_pruned_deliveries_leave_the_attempt_log() -> None:
+    queue = FakeQueue(retention=3600)
+    receiver = queue.receiver()
+    receiver.script([410], event="gone")
+    await WebhookSubscription.register(queue)
+    sub = WebhookSubscription(receiver.url, "s3cret")
+    gone = await sub.dispatch(queue, "gone", {})
+    await queue.run_until_idle()
+    queue.advance(60)
+    kept = await sub.dispatch(queue, "kept", {})
+    await queue.run_until_idle()
+    assert [a.delivery_id for a in queue.attempts] == [gone, kept]
+    assert await queue.purge_dead_letters() == 1
+    assert [a.delivery_id for a in queue.attempts] == [kept]
+    assert queue.dead_letters == []
+    queue.advance(3601)
+    assert await queue.prune() == 1
+    assert queue.attempts == []

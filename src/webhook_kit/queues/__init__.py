@@ -1,20 +1,25 @@
-"""Queues: the protocol every backend implements, and the backends."""
+"""Queues: the contract every backend implements (`DeliveryStore`, `LeaseQueue`), and the
+backends."""
 
 from __future__ import annotations
 
 from .errors import QueueError, QueueStorageError, SchemaError, UnknownDeliveryError
 from .memory import MemoryQueue
 from .protocol import (
+    DEFAULT_RETENTION,
     UNLIMITED,
     Claim,
     ClaimLimits,
+    DeliveryState,
+    DeliveryStore,
     EndpointRecord,
     JobStore,
+    LeaseQueue,
     QueueCounts,
     SecretMemory,
     WebhookQueue,
 )
-from .sqlite import DEFAULT_RETENTION, SQLiteQueue
+from .sqlite import SQLiteQueue
 from .sqlite_schema import SCHEMA_VERSION
 
 __all__ = [
@@ -23,8 +28,11 @@ __all__ = [
     "UNLIMITED",
     "Claim",
     "ClaimLimits",
+    "DeliveryState",
+    "DeliveryStore",
     "EndpointRecord",
     "JobStore",
+    "LeaseQueue",
     "MemoryQueue",
     "QueueCounts",
     "QueueError",

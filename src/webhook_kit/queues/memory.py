@@ -15,9 +15,11 @@ from ..errors import InvalidInputError
 from ..events import WebhookEvent, endpoint_of
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
 from .protocol import (
+    DEFAULT_RETENTION,
     UNLIMITED,
     Claim,
     ClaimLimits,
+    DeliveryState,
     EndpointRecord,
     QueueCounts,
     SecretMemory,
@@ -35,6 +37,9 @@ DEFAULT_KEEP_DELIVERED = 10_000
 
 _PENDING, _IN_FLIGHT, _DELIVERED, _DEAD = "pending", "in_flight", "delivered", "dead"
 
+_PRUNE_EVERY = 60.0  # seconds (the queue's clock) between the prunes recording outcomes makes
+_FORGOTTEN_BUCKET = 60.0  # seconds of delivery times one count of forgotten deliveries covers
+
 _DueRow = tuple[float, int, str]  # (due, sequence, id); a row whose entry moved on is stale
 
 
@@ -49,6 +54,16 @@ class _Entry:
     lease_until: float = 0.0
     history: list[AttemptRecord] = field(default_factory=list)
     dead: DeadLetterRecord | None = None
+    finished_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _Forgotten:
+    """Deliveries delivered from ``since`` to ``since`` + `_FORGOTTEN_BUCKET` whose history
+    `keep_delivered` dropped: still counted as delivered until retention prunes them."""
+
+    since: float
+    count: int
 
 
 class MemoryQueue:
@@ -61,21 +76,37 @@ class MemoryQueue:
 
     Args:
         clock: the clock due dates and leases are measured on (default: `SystemClock`).
+        retention: seconds delivered deliveries are kept before pruning (default a week), as
+            in `SQLiteQueue`: `prune` deletes older ones, and recording outcomes prunes at
+            most once a minute.
         keep_delivered: how many delivered deliveries (with their attempt history) are kept
-            for `history`; older ones are forgotten, so a long-running process or test stays
-            bounded in memory. Pending, in-flight and dead ones are always kept.
+            for `history`; older ones are forgotten sooner than ``retention`` would, so a
+            long-running process or test stays bounded in memory. A forgotten delivery is
+            still counted as delivered (`counts`) until it is pruned. Pending, in-flight and
+            dead ones are always kept.
 
     Raises:
-        InvalidInputError: ``keep_delivered`` is negative.
+        InvalidInputError: ``keep_delivered`` or ``retention`` is negative.
     """
 
     def __init__(
-        self, clock: Clock | None = None, *, keep_delivered: int = DEFAULT_KEEP_DELIVERED
+        self,
+        clock: Clock | None = None,
+        *,
+        retention: float = DEFAULT_RETENTION,
+        keep_delivered: int = DEFAULT_KEEP_DELIVERED,
     ) -> None:
         if isinstance(keep_delivered, bool) or keep_delivered < 0:
             raise InvalidInputError("keep_delivered must be a whole number, 0 or more")
+        if isinstance(retention, bool) or not retention >= 0:  # NaN too
+            raise InvalidInputError("retention must be a number of seconds, 0 or more")
         self.keep_delivered = keep_delivered
+        self.retention = float(retention)
+        # Delivered deliveries still kept, in the order they were delivered; then, by the
+        # minute, how many older ones keep_delivered forgot (counted until they are pruned).
         self._delivered_order: deque[str] = deque()
+        self._forgotten: deque[_Forgotten] = deque()
+        self._last_prune = 0.0
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.handler: DeliveryHandler | None = None
         self.secret_memory = SecretMemory()
@@ -176,6 +207,7 @@ class MemoryQueue:
 
     async def record(self, claim: Claim, outcome: Outcome, attempt: AttemptRecord) -> bool:
         """Record an attempt and apply its outcome; ``False`` if the lease was lost."""
+        now = self.clock.now()
         with self._lock:
             entry = self._holds(claim)
             if entry is None:
@@ -184,34 +216,50 @@ class MemoryQueue:
             entry.history.append(attempt)
             if isinstance(outcome, Delivered):
                 entry.state = _DELIVERED
+                entry.finished_at = now
                 self._delivered += 1
                 self._delivered_order.append(entry.event.id)
                 while len(self._delivered_order) > self.keep_delivered:
-                    self._forget(self._delivered_order.popleft())
+                    self._forget_history(self._delivered_order.popleft())
             elif isinstance(outcome, RetryAt):
                 self._schedule(entry, outcome.at)
             elif isinstance(outcome, DeadLetter):
                 entry.state = _DEAD
+                entry.finished_at = now
                 entry.dead = DeadLetterRecord(
                     event=entry.event,
                     reason=outcome.reason,
                     gone=outcome.gone,
                     attempts=entry.attempts,
-                    dead_at=self.clock.now(),
+                    dead_at=now,
                     last_status=attempt.status,
                     last_error=attempt.error,
                     response_excerpt=attempt.response_excerpt,
                 )
                 self._dead[entry.event.id] = entry
+            if now - self._last_prune >= _PRUNE_EVERY:
+                self._prune(now)
         if isinstance(outcome, RetryAt):
             self._work.notify()
         return True
 
-    def _forget(self, delivery_id: str) -> None:
-        """Drop a delivered delivery kept past `keep_delivered` (called under the lock)."""
+    def _forget_history(self, delivery_id: str) -> None:
+        """Drop a delivered delivery kept past `keep_delivered`, still counting it (called
+        under the lock)."""
         entry = self._entries.get(delivery_id)
-        if entry is not None and entry.state == _DELIVERED:
-            del self._entries[delivery_id]
+        if entry is None or entry.state != _DELIVERED:
+            return
+        self._forget(delivery_id)
+        forgotten = self._forgotten
+        if forgotten and entry.finished_at < forgotten[-1].since + _FORGOTTEN_BUCKET:
+            forgotten[-1].count += 1
+        else:
+            forgotten.append(_Forgotten(entry.finished_at, 1))
+
+    def _forget(self, delivery_id: str) -> None:
+        """Drop a finished delivery: delivered past `keep_delivered` or `retention`, or a
+        purged dead letter (called under the lock; `FakeQueue` drops its attempts too)."""
+        self._entries.pop(delivery_id, None)
 
     async def release(self, claim: Claim, *, not_before: float | None = None) -> None:
         """Give a leased job back, due at ``not_before`` (default now), the attempt uncounted."""
@@ -251,15 +299,58 @@ class MemoryQueue:
         return list(self.dead_letters)
 
     async def redrive(self, delivery_id: str) -> None:
-        """Send a dead letter again with the same id and body, with a fresh set of attempts."""
+        """Send a dead letter again: same id and body, a fresh set of attempts, due now.
+
+        Raises:
+            UnknownDeliveryError: no dead letter has that id.
+        """
         with self._lock:
-            entry = self._dead.pop(delivery_id, None)
-            if entry is None:
+            if not self._redrive_one(delivery_id, self.clock.now()):
                 raise UnknownDeliveryError(f"no dead letter with id {delivery_id}")
-            entry.dead = None
-            entry.attempts = 0
-            self._schedule(entry, self.clock.now())
         self._work.notify()
+
+    async def redrive_since(self, since: float) -> int:
+        """Redrive every dead letter dead-lettered at or after ``since``; return how many."""
+        now = self.clock.now()
+        with self._lock:
+            ids = [
+                delivery_id
+                for delivery_id, entry in self._dead.items()
+                if entry.dead is not None and entry.dead.dead_at >= since
+            ]
+            for delivery_id in ids:
+                self._redrive_one(delivery_id, now)
+        if ids:
+            self._work.notify()
+        return len(ids)
+
+    def _redrive_one(self, delivery_id: str, now: float) -> bool:
+        entry = self._dead.pop(delivery_id, None)
+        if entry is None:
+            return False
+        entry.dead = None
+        entry.attempts = 0
+        entry.finished_at = 0.0
+        self._schedule(entry, now)
+        return True
+
+    async def purge_dead_letters(self, before: float | None = None) -> int:
+        """Delete dead letters for good (their attempts with them); return how many.
+
+        Args:
+            before: only those dead-lettered before this time (epoch seconds); ``None``: all.
+                Pending, in-flight and delivered deliveries are never touched.
+        """
+        with self._lock:
+            ids = [
+                delivery_id
+                for delivery_id, entry in self._dead.items()
+                if entry.dead is not None and (before is None or entry.dead.dead_at < before)
+            ]
+            for delivery_id in ids:
+                del self._dead[delivery_id]
+                self._forget(delivery_id)
+        return len(ids)
 
     async def history(self, delivery_id: str) -> list[AttemptRecord]:
         """Every recorded attempt of one delivery.
@@ -272,6 +363,28 @@ class MemoryQueue:
             if entry is None:
                 raise UnknownDeliveryError(f"no delivery with id {delivery_id}")
             return list(entry.history)
+
+    async def find_deliveries(self, prefix: str, *, limit: int = 2) -> list[DeliveryState]:
+        """The deliveries whose id is ``prefix`` or starts with it, at most ``limit``; an id
+        equal to ``prefix`` comes first."""
+        with self._lock:
+            found = [
+                DeliveryState(
+                    event=entry.event,
+                    state=entry.state,
+                    due=entry.due if entry.state == _PENDING else None,
+                )
+                for delivery_id, entry in self._entries.items()
+                if delivery_id.startswith(prefix)
+            ]
+        found.sort(key=lambda state: (state.event.id != prefix, state.event.id))
+        return found[: max(limit, 0)]
+
+    async def next_attempt_due(self) -> float | None:
+        """When the earliest pending delivery is due (maybe past), or ``None`` if none is."""
+        with self._lock:
+            heads = [self._head(endpoint) for endpoint in list(self._due)]
+        return min((row[0] for row in heads if row is not None), default=None)
 
     async def counts(self) -> QueueCounts:
         """How many deliveries are in each state."""
@@ -294,6 +407,37 @@ class MemoryQueue:
         """Record an endpoint's health."""
         self._endpoints[record.endpoint] = record
         self._work.notify()
+
+    async def prune(self) -> int:
+        """Delete delivered deliveries older than `retention`; return how many (those
+        `keep_delivered` forgot already included: they leave `counts` now).
+
+        Pending deliveries and dead letters are never pruned; after pruning, `history` of a
+        delivery raises `UnknownDeliveryError`.
+        """
+        with self._lock:
+            return self._prune(self.clock.now())
+
+    def _prune(self, now: float) -> int:
+        self._last_prune = now
+        cutoff = now - self.retention
+        pruned = 0
+        forgotten = self._forgotten
+        # A bucket goes once all of it is old: forgotten deliveries may outlive the retention
+        # by up to a bucket's length in `counts` (their history went long before).
+        while forgotten and forgotten[0].since + _FORGOTTEN_BUCKET <= cutoff:
+            pruned += forgotten.popleft().count
+        kept: deque[str] = deque()
+        for delivery_id in self._delivered_order:
+            entry = self._entries.get(delivery_id)
+            if entry is not None and entry.finished_at < cutoff:
+                self._forget(delivery_id)
+                pruned += 1
+            elif entry is not None:
+                kept.append(delivery_id)
+        self._delivered_order = kept
+        self._delivered -= pruned
+        return pruned
 
     def __repr__(self) -> str:
         return f"MemoryQueue(clock={self.clock!r}, deliveries={len(self._entries)})"

@@ -742,6 +742,9 @@ class ProcrastinateQueue:
         """Endpoint health is not kept on PostgreSQL yet: always empty."""
         return []
 
+    async def save_endpoint(self, record: EndpointRecord) -> None:
+        """Endpoint health is not kept on PostgreSQL yet: nothing is recorded."""
+
     async def prune(self) -> int:
         """Delete succeeded jobs older than ``retention``, with their attempt log; how many."""
         hours = max(1, math.ceil(self.retention / 3600))

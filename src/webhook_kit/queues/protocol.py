@@ -1,5 +1,9 @@
 """The queue protocol: what every queue — memory, SQLite, PostgreSQL — does, and nothing more.
 
+It is split by role. `DeliveryStore` is what every queue stores and reports: deliveries,
+dead letters, attempt histories, endpoint health. `LeaseQueue` adds what webhook-kit's
+`Worker` needs to lease jobs and record their outcomes; `WebhookQueue` names the whole contract.
+
 A queue persists jobs, hands out due ones as leases, records outcomes and keeps dead letters.
 It owns no policy: the delivery handler decides *when* to retry and *whether* to give up, and
 the queue stores what it was told.
@@ -7,10 +11,8 @@ the queue stores what it was told.
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..clock import Clock
@@ -18,123 +20,38 @@ from ..events import WebhookEvent
 from ..keys import SecretOrSecrets
 from ..outcomes import AttemptRecord, DeadLetterRecord, Outcome
 from .errors import UnknownDeliveryError
+from .records import (
+    UNLIMITED,
+    Claim,
+    ClaimLimits,
+    DeliveryState,
+    EndpointRecord,
+    QueueCounts,
+    like_prefix,
+)
 
 if TYPE_CHECKING:
     from ..delivery import DeliveryHandler
 
 __all__ = [
+    "DEFAULT_RETENTION",
     "UNLIMITED",
     "Claim",
     "ClaimLimits",
     "DeliveryState",
+    "DeliveryStore",
     "EndpointRecord",
     "JobStore",
+    "LeaseQueue",
     "QueueCounts",
     "SecretMemory",
     "UnknownDeliveryError",
     "WebhookQueue",
+    "like_prefix",
 ]
 
-
-def like_prefix(prefix: str) -> str:
-    """A SQL ``LIKE`` pattern (escape character ``\\``) for text starting with ``prefix``."""
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A lease on one job: the holder makes attempt number ``attempt`` and records its outcome.
-
-    Attributes:
-        event: the job.
-        attempt: the number of this attempt (1 for the first); an attempt interrupted by a lost
-            lease counts.
-        lease_until: when the lease expires (the queue's clock); after it, another worker may
-            claim the job and the holder's outcome is ignored.
-        token: identifies this lease to the queue.
-    """
-
-    event: WebhookEvent
-    attempt: int
-    lease_until: float
-    token: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimLimits:
-    """How many jobs of each endpoint one claim round may lease.
-
-    A queue never leases more of an endpoint's jobs than its allowance, and leaves the rest
-    where they are (not claimed and given back): so a due job of another endpoint is claimed
-    in the same round however long the backlog of a slow endpoint ahead of it.
-
-    Attributes:
-        default: the allowance of an endpoint not named in ``per_endpoint``.
-        per_endpoint: the allowance of each named endpoint (see
-            `webhook_kit.health.endpoint_of`); 0 holds its jobs back entirely.
-    """
-
-    default: int
-    per_endpoint: Mapping[str, int] = field(default_factory=dict)
-
-    def allowance(self, endpoint: str) -> int:
-        """How many jobs of ``endpoint`` this round may lease."""
-        return self.per_endpoint.get(endpoint, self.default)
-
-    @property
-    def held(self) -> frozenset[str]:
-        """The endpoints none of whose jobs may be leased now."""
-        return frozenset(endpoint for endpoint, slots in self.per_endpoint.items() if slots <= 0)
-
-
-UNLIMITED = ClaimLimits(default=sys.maxsize)
-"""No per-endpoint limit: every due job may be leased, earliest due first."""
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointRecord:
-    """An endpoint's health as the queue keeps it, so every worker and the CLI see it.
-
-    Attributes:
-        endpoint: the target URL without its query (see `webhook_kit.health.endpoint_of`).
-        state: ``"healthy"``, ``"paused"``, ``"probing"`` or ``"disabled"``.
-        reason: why it is paused or disabled.
-        updated_at: when the state was recorded (the queue's clock).
-        probe_at: when a paused endpoint is probed again.
-    """
-
-    endpoint: str
-    state: str
-    reason: str
-    updated_at: float
-    probe_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryState:
-    """Where one delivery is, as a durable queue reports it to the command line.
-
-    Attributes:
-        event: the delivery as dispatched.
-        state: ``"pending"``, ``"in_flight"``, ``"delivered"`` or ``"dead"`` (another engine
-            state, such as procrastinate's ``"cancelled"``, is passed on as it is).
-        due: when a pending delivery's next attempt is due (maybe past); else ``None``.
-    """
-
-    event: WebhookEvent
-    state: str
-    due: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
-    """How many deliveries are in each state."""
-
-    pending: int
-    due: int
-    in_flight: int
-    delivered: int
-    dead: int
+DEFAULT_RETENTION = 7 * 24 * 3600.0
+"""Seconds a delivered delivery (and its attempt log) is kept before pruning: a week."""
 
 
 class SecretMemory:
@@ -171,13 +88,14 @@ class SecretMemory:
 
 
 @runtime_checkable
-class JobStore(Protocol):
-    """What dispatch and the delivery handler need of any queue, webhook-kit's own or not.
+class DeliveryStore(Protocol):
+    """What every queue stores and reports: deliveries, dead letters, histories, endpoint health.
 
-    `WebhookQueue` (run by webhook-kit's `Worker`) is one; the PostgreSQL queue, whose jobs
-    procrastinate's worker runs, is another.
+    ``dispatch`` writes through it, the command line (``status``, ``show``, ``dlq``,
+    ``endpoints``) reads and repairs through it; `LeaseQueue` adds what a `Worker` needs.
 
     Attributes:
+        clock: the time every due date is measured on.
         handler: the delivery handler `WebhookSubscription.register` installed, if any.
         secret_memory: secrets of deliveries dispatched in this process.
     """
@@ -187,34 +105,7 @@ class JobStore(Protocol):
 
     @property
     def clock(self) -> Clock:
-        """The clock attempts are timed and signed on."""
-        ...
-
-    async def enqueue(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
-        """Store ``event``, due at ``not_before`` (default now). Durable once it returns."""
-        ...
-
-    def enqueue_sync(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
-        """`enqueue` for synchronous code (a Django or Flask view)."""
-        ...
-
-
-@runtime_checkable
-class WebhookQueue(Protocol):
-    """What a queue does. Implemented by `MemoryQueue` and the durable queues.
-
-    Attributes:
-        clock: the time every due date and lease is measured on.
-        handler: the delivery handler `WebhookSubscription.register` installed, if any.
-        secret_memory: secrets of deliveries dispatched in this process.
-    """
-
-    handler: DeliveryHandler | None
-    secret_memory: SecretMemory
-
-    @property
-    def clock(self) -> Clock:
-        """The clock every due date and lease is measured on."""
+        """The clock every due date and lease is measured on (attempts are timed on it)."""
         ...
 
     async def enqueue(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
@@ -228,6 +119,72 @@ class WebhookQueue(Protocol):
     def enqueue_sync(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
         """`enqueue` for synchronous code (a Django or Flask view)."""
         ...
+
+    async def list_dead_letters(self) -> list[DeadLetterRecord]:
+        """Every dead letter, oldest first."""
+        ...
+
+    async def redrive(self, delivery_id: str) -> None:
+        """Send a dead letter again: same id and body, a fresh set of attempts, due now.
+
+        Raises:
+            UnknownDeliveryError: no dead letter has that id.
+        """
+        ...
+
+    async def redrive_since(self, since: float) -> int:
+        """Redrive every dead letter dead-lettered at or after ``since``; return how many."""
+        ...
+
+    async def purge_dead_letters(self, before: float | None = None) -> int:
+        """Delete dead letters for good (their attempts with them); return how many.
+
+        Args:
+            before: only those dead-lettered before this time (epoch seconds); ``None``: all.
+                Pending, in-flight and delivered deliveries are never touched.
+        """
+        ...
+
+    async def history(self, delivery_id: str) -> list[AttemptRecord]:
+        """Every recorded attempt of one delivery, in order.
+
+        Raises:
+            UnknownDeliveryError: no delivery has that id (or it was pruned).
+        """
+        ...
+
+    async def find_deliveries(self, prefix: str, *, limit: int = 2) -> list[DeliveryState]:
+        """The deliveries whose id is ``prefix`` or starts with it, at most ``limit``; an id
+        equal to ``prefix`` comes first."""
+        ...
+
+    async def next_attempt_due(self) -> float | None:
+        """When the earliest pending delivery is due (maybe past), or ``None`` if none is."""
+        ...
+
+    async def counts(self) -> QueueCounts:
+        """How many deliveries are in each state."""
+        ...
+
+    async def endpoint_records(self) -> list[EndpointRecord]:
+        """Every endpoint whose health was recorded."""
+        ...
+
+    async def save_endpoint(self, record: EndpointRecord) -> None:
+        """Record an endpoint's health (replacing what was recorded before)."""
+        ...
+
+    async def prune(self) -> int:
+        """Delete delivered deliveries older than the queue's retention (`DEFAULT_RETENTION`
+        unless it was given another); return how many. Queues also prune on their own as they
+        record outcomes; pending deliveries and dead letters are never pruned."""
+        ...
+
+
+@runtime_checkable
+class LeaseQueue(DeliveryStore, Protocol):
+    """A `DeliveryStore` that webhook-kit's `Worker` can run: it leases due jobs and records
+    their outcomes. Implemented by `MemoryQueue`, `SQLiteQueue` and the PostgreSQL queue."""
 
     async def claim(
         self, limit: int, *, lease_grace: float, limits: ClaimLimits = UNLIMITED
@@ -258,30 +215,10 @@ class WebhookQueue(Protocol):
         """Return when a job may have been enqueued, or after ``max_wait`` real seconds."""
         ...
 
-    async def list_dead_letters(self) -> list[DeadLetterRecord]:
-        """Every dead letter, oldest first."""
-        ...
 
-    async def redrive(self, delivery_id: str) -> None:
-        """Send a dead letter again: same id and body, a fresh set of attempts, due now.
+WebhookQueue = LeaseQueue
+"""The whole queue contract (`LeaseQueue`: a `DeliveryStore` a `Worker` can run): what
+`MemoryQueue`, `SQLiteQueue` and the PostgreSQL queue implement."""
 
-        Raises:
-            UnknownDeliveryError: no dead letter has that id.
-        """
-        ...
-
-    async def history(self, delivery_id: str) -> list[AttemptRecord]:
-        """Every recorded attempt of one delivery, in order."""
-        ...
-
-    async def counts(self) -> QueueCounts:
-        """How many deliveries are in each state."""
-        ...
-
-    async def endpoint_records(self) -> list[EndpointRecord]:
-        """Every endpoint whose health was recorded."""
-        ...
-
-    async def save_endpoint(self, record: EndpointRecord) -> None:
-        """Record an endpoint's health (replacing what was recorded before)."""
-        ...
+JobStore = DeliveryStore
+"""The former name of `DeliveryStore`, kept so code written against it still type-checks."""

@@ -27,6 +27,7 @@ from ..events import WebhookEvent, endpoint_of
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
 from .fair_claims import pick_fairly, within_allowances
 from .protocol import (
+    DEFAULT_RETENTION,
     UNLIMITED,
     Claim,
     ClaimLimits,
@@ -45,9 +46,6 @@ if TYPE_CHECKING:
     from ..delivery import DeliveryHandler
 
 __all__ = ["DEFAULT_RETENTION", "QueueStorageError", "SQLiteQueue"]
-
-DEFAULT_RETENTION = 7 * 24 * 3600.0
-"""Seconds a delivered job (and its attempt log) is kept before pruning: a week."""
 
 _PRUNE_EVERY = 60.0
 _GROUP_COMMIT_MAX = 256

@@ -9,7 +9,7 @@ from ..health import HealthPolicy
 from ..http_stacks import NetworkStack
 from ..outcomes import AttemptRecord, DeadLetterRecord, Outcome
 from ..queues.memory import DEFAULT_KEEP_DELIVERED, MemoryQueue
-from ..queues.protocol import Claim
+from ..queues.protocol import DEFAULT_RETENTION, Claim
 from ..worker import DEFAULT_CONCURRENCY, Worker
 from .in_process_stack import InProcessStack
 from .receiver import MockReceiver
@@ -39,15 +39,21 @@ class FakeQueue(MemoryQueue):
 
     Args:
         start: the virtual clock's starting epoch seconds (a whole number).
+        retention: seconds of virtual time delivered deliveries are kept before pruning
+            (default a week), as in `MemoryQueue`; their attempts go with them.
         keep_delivered: delivered deliveries kept, with their attempts, for `history` and
             `attempts`; older ones are forgotten, so a long Hypothesis run stays bounded.
     """
 
     def __init__(
-        self, *, start: float = FAKE_CLOCK_START, keep_delivered: int = DEFAULT_KEEP_DELIVERED
+        self,
+        *,
+        start: float = FAKE_CLOCK_START,
+        retention: float = DEFAULT_RETENTION,
+        keep_delivered: int = DEFAULT_KEEP_DELIVERED,
     ) -> None:
         self.clock: VirtualClock = VirtualClock(start)
-        super().__init__(clock=self.clock, keep_delivered=keep_delivered)
+        super().__init__(clock=self.clock, retention=retention, keep_delivered=keep_delivered)
         self.router = ReceiverRouter()
         # Insertion-ordered: attempt number -> record; a forgotten delivery's attempts go too.
         self._attempts: dict[int, AttemptRecord] = {}
@@ -105,7 +111,8 @@ class FakeQueue(MemoryQueue):
         """Every attempt recorded, in order: number, time, status or error, outcome (a copy).
 
         A list, as `dead_letters` and ``MockReceiver.deliveries`` are: ``== []`` works.
-        Attempts of deliveries forgotten past ``keep_delivered`` are left out.
+        Attempts of deliveries forgotten past ``keep_delivered``, pruned past ``retention``
+        or purged from the dead letters are left out.
         """
         return list(self._attempts.values())
 
