@@ -119,6 +119,21 @@ async def test_a_framework_connection_names_the_driver_connection_to_pass(
     assert len(queue.secret_memory) == 0
 
 
+class Psycopg2Connection:
+    """Named as psycopg2 names its connections (psycopg2 itself is not installed here)."""
+
+    __module__ = "psycopg2.extensions"
+
+
+@pytest.mark.anyio
+async def test_a_psycopg2_connection_says_psycopg_3_is_needed(queue: TransactionalQueue) -> None:
+    with pytest.raises(TypeError, match=r"cannot take a psycopg2\.extensions\..*not psycopg2"):
+        await subscription().dispatch(queue, "e", {}, connection=Psycopg2Connection())
+    with pytest.raises(TypeError, match="writes with psycopg 3"):
+        subscription().dispatch_sync(queue, "e", {}, connection=Psycopg2Connection())
+    assert queue.connections == []
+
+
 @pytest.fixture
 def sqlalchemy_connection(postgres_url: str) -> Iterator[Any]:
     import sqlalchemy

@@ -22,12 +22,20 @@ if TYPE_CHECKING:
 __all__ = ["async_enqueue_on", "sync_enqueue_on"]
 
 # What a framework hands out is not the driver's connection; these say where the driver's is.
+_PSYCOPG2 = (
+    "webhook-kit writes with psycopg 3, not psycopg2: install psycopg (Django 4.2 and newer then "
+    "uses it) or use SQLAlchemy's postgresql+psycopg dialect"
+)
 _ASYNC_HINTS = {
+    "psycopg2": _PSYCOPG2,
+    "asyncpg": "webhook-kit writes with psycopg 3, not asyncpg: use SQLAlchemy's "
+    "postgresql+psycopg dialect, or open a psycopg.AsyncConnection",
     "sqlalchemy": "pass (await conn.get_raw_connection()).driver_connection",
     "django": "Django's connection is synchronous: call dispatch_sync(..., "
     "connection=django.db.connection.connection) inside transaction.atomic()",
 }
 _SYNC_HINTS = {
+    "psycopg2": _PSYCOPG2,
     "sqlalchemy": "pass conn.connection.driver_connection",
     "django": "pass django.db.connection.connection inside transaction.atomic()",
 }
@@ -109,6 +117,6 @@ def _check_connection(connection: object, *, sync: bool) -> None:
     hint = (_SYNC_HINTS if sync else _ASYNC_HINTS).get(framework)
     if hint is not None:
         raise TypeError(
-            f"{call}(..., connection=) takes the database driver's own connection, not "
+            f"{call}(..., connection=) cannot take a "
             f"{type(connection).__module__}.{type(connection).__qualname__}: {hint}"
         )
