@@ -14,8 +14,15 @@ from pathlib import Path
 
 # Every path answers 200 "ok" at once, except paths ending in /hang: they never answer, and
 # end when the client hangs up (its timeout), as a stuck receiver would look to the sender.
+# Requests to paths ending in /timed have their arrival noted (time.monotonic(), the system-wide
+# CLOCK_MONOTONIC on Linux, so comparable with the sender's) by X-Webhook-Id; GET /arrivals
+# answers the notes as JSON and forgets them.
 _APP = """
 import asyncio
+import json
+import time
+
+ARRIVALS = {}
 
 async def app(scope, receive, send):
     if scope["type"] != "http":
@@ -24,7 +31,21 @@ async def app(scope, receive, send):
     while more:
         message = await receive()
         more = message.get("more_body", False)
-    if scope["path"].endswith("/hang"):
+    path = scope["path"]
+    if path.endswith("/timed"):
+        arrived = time.monotonic()
+        for name, value in scope["headers"]:
+            if name == b"x-webhook-id":
+                ARRIVALS[value.decode()] = arrived
+    elif path == "/arrivals":
+        body = json.dumps(ARRIVALS).encode()
+        ARRIVALS.clear()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+        return
+    if path.endswith("/hang"):
         try:
             await asyncio.wait_for(_hang_up(receive), 300)
         except asyncio.TimeoutError:

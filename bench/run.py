@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import delivery_bench
 import ed25519_bench
+import fairness_bench
 import health_bench
 import import_bench
 import memory_bench
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "testing": testing_bench.main,
     "sqlite": sqlite_bench.main,
     "health": health_bench.main,
+    "fairness": fairness_bench.main,
     "memory": memory_bench.main,
     "postgres": postgres_bench.main,
 }
