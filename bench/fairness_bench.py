@@ -174,7 +174,7 @@ async def _run(factory: QueueFactory, directory: Path, base: str, *, backlog: bo
                 sent = time.monotonic()
                 sequential[await healthy.dispatch(queue, "order.created", PAYLOAD)] = sent
                 done = WARM + n + 1
-                await stack.until(lambda done=done: stack.answered >= done, done)  # type: ignore[misc]
+                await stack.until(lambda done=done: stack.answered >= done, done)
 
             burst: dict[str, float] = {}
             for _ in range(BURST):
