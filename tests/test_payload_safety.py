@@ -23,6 +23,7 @@ from webhook_kit import (
 )
 from webhook_kit.clock import VirtualClock
 from webhook_kit.queues import MemoryQueue, QueueCounts
+from webhook_kit.registrations import secret_memory_of
 from webhook_kit.testing import FakeQueue
 
 URL = "https://customer.example.com/hooks"
@@ -86,7 +87,7 @@ async def test_a_key_that_is_not_a_string_is_refused_and_nothing_is_stored(
     for error in await dispatch_both_ways(queue, subscription(), payload):
         assert "keys must be strings" in str(error)
     assert await queue.counts() == EMPTY
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
 
 
 @pytest.mark.anyio
@@ -107,7 +108,7 @@ async def test_a_payload_over_the_cap_is_refused_naming_both_sizes(
         assert "1011 bytes" in str(error)
         assert "1000 bytes" in str(error)
     assert await queue.counts() == EMPTY
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
 
 
 @pytest.mark.anyio
@@ -162,4 +163,4 @@ async def test_nothing_is_stored_in_postgresql_either(postgres_url: str) -> None
             with pytest.raises(InvalidPayloadError):
                 await sub.dispatch(queue, "order.created", payload)
         assert await queue.counts() == EMPTY
-        assert len(queue.secret_memory) == 0
+        assert len(secret_memory_of(queue)) == 0

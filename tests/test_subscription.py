@@ -25,6 +25,7 @@ from webhook_kit.clock import VirtualClock
 from webhook_kit.events import WebhookEvent
 from webhook_kit.netguard import NetworkPolicy
 from webhook_kit.queues import MemoryQueue, QueueCounts
+from webhook_kit.registrations import secret_memory_of
 from webhook_kit.retry import RetryPolicy
 from webhook_kit.subscription import WebhookSubscription
 from webhook_kit.validation import InvalidHeaderError, InvalidTargetError
@@ -337,8 +338,8 @@ async def test_timestamped_dispatch_keeps_the_secret_in_memory(
     queue: MemoryQueue, fmt: SignatureFormat
 ) -> None:
     delivery_id = await subscription(fmt).dispatch(queue, "order.created", PAYLOAD)
-    assert queue.secret_memory.get(delivery_id) == SECRET
-    assert len(queue.secret_memory) == 1
+    assert secret_memory_of(queue).get(delivery_id) == SECRET
+    assert len(secret_memory_of(queue)) == 1
 
 
 @pytest.mark.anyio
@@ -347,8 +348,8 @@ async def test_body_only_dispatch_keeps_no_secret(
     queue: MemoryQueue, fmt: SignatureFormat
 ) -> None:
     delivery_id = await subscription(fmt).dispatch(queue, "order.created", PAYLOAD)
-    assert queue.secret_memory.get(delivery_id) is None
-    assert len(queue.secret_memory) == 0
+    assert secret_memory_of(queue).get(delivery_id) is None
+    assert len(secret_memory_of(queue)) == 0
 
 
 @pytest.mark.anyio
@@ -375,7 +376,7 @@ async def test_a_failed_dispatch_leaves_nothing_behind(
     with pytest.raises(error):
         await subscription(fmt).dispatch(queue, event, payload, **kwargs)
     assert await queue.counts() == EMPTY
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
 
 
 @pytest.mark.anyio
@@ -388,7 +389,7 @@ async def test_dispatch_refuses_a_lone_surrogate_and_leaves_nothing_behind(
     with pytest.raises(InvalidPayloadError):
         await subscription(fmt).dispatch(queue, "order.created", {"note": "\ud800"})
     assert await queue.counts() == EMPTY
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
 
 
 class FailingQueue(MemoryQueue):
@@ -405,10 +406,10 @@ async def test_a_failed_enqueue_forgets_the_secret() -> None:
     sub = subscription(SignatureFormat.STANDARD_WEBHOOKS)
     with pytest.raises(RuntimeError, match="database is down"):
         await sub.dispatch(queue, "order.created", PAYLOAD)
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
     with pytest.raises(RuntimeError, match="database is down"):
         sub.dispatch_sync(queue, "order.created", PAYLOAD)
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
 
 
 def test_dispatch_sync_from_sync_code() -> None:
@@ -416,7 +417,7 @@ def test_dispatch_sync_from_sync_code() -> None:
     sub = subscription(SignatureFormat.STRIPE)
     delivery_id = sub.dispatch_sync(queue, "order.created", PAYLOAD)
     assert str(uuid.UUID(delivery_id)) == delivery_id
-    assert queue.secret_memory.get(delivery_id) == SECRET
+    assert secret_memory_of(queue).get(delivery_id) == SECRET
     counts = anyio.run(queue.counts)
     assert counts == QueueCounts(pending=1, due=1, in_flight=0, delivered=0, dead=0)
 
@@ -429,7 +430,7 @@ def test_dispatch_sync_refuses_bad_input_and_leaves_nothing_behind() -> None:
     with pytest.raises(InvalidInputError):
         sub.dispatch_sync(queue, "", PAYLOAD)
     assert anyio.run(queue.counts) == EMPTY
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
 
 
 @pytest.mark.anyio

@@ -12,6 +12,7 @@ import pytest
 from webhook_kit.clock import VirtualClock
 from webhook_kit.events import WebhookEvent
 from webhook_kit.queues import MemoryQueue, QueueCounts
+from webhook_kit.registrations import secret_memory_of
 from webhook_kit.signing import SignatureFormat
 from webhook_kit.subscription import WebhookSubscription
 
@@ -86,7 +87,7 @@ async def test_a_failed_transactional_enqueue_forgets_the_secret(
         await subscription().dispatch(queue, "order.created", {}, connection=Connection())
     with pytest.raises(RuntimeError, match="the statement failed"):
         subscription().dispatch_sync(queue, "order.created", {}, connection=Connection())
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
     assert await queue.counts() == EMPTY
 
 
@@ -97,7 +98,7 @@ async def test_a_queue_that_cannot_join_a_transaction_refuses_the_connection() -
         await subscription().dispatch(queue, "order.created", {}, connection=Connection())
     with pytest.raises(TypeError, match="MemoryQueue cannot enqueue inside your transaction"):
         subscription().dispatch_sync(queue, "order.created", {}, connection=Connection())
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
     assert await queue.counts() == EMPTY
 
 
@@ -116,7 +117,7 @@ async def test_a_framework_connection_names_the_driver_connection_to_pass(
     with pytest.raises(TypeError, match=r"pass django\.db\.connection\.connection inside"):
         subscription().dispatch_sync(queue, "e", {}, connection=django_connection())
     assert queue.connections == []
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
 
 
 class Psycopg2Connection:
@@ -170,7 +171,7 @@ async def test_a_sync_psycopg_connection_is_refused_by_dispatch(
             await subscription().dispatch(queue, "e", {}, connection=connection)
         subscription().dispatch_sync(queue, "e", {}, connection=connection)
         assert queue.connections == [connection]
-    assert len(queue.secret_memory) == 1  # the one dispatched
+    assert len(secret_memory_of(queue)) == 1  # the one dispatched
 
 
 @pytest.mark.anyio
@@ -182,4 +183,4 @@ async def test_an_async_psycopg_connection_is_refused_by_dispatch_sync(
             subscription().dispatch_sync(queue, "e", {}, connection=connection)
         await subscription().dispatch(queue, "e", {}, connection=connection)
         assert queue.connections == [connection]
-    assert len(queue.secret_memory) == 1
+    assert len(secret_memory_of(queue)) == 1

@@ -31,6 +31,7 @@ from .outcomes import (
     Outcome,
     RetryAt,
 )
+from .registrations import secret_memory_of
 from .retry import parse_retry_after
 from .signing import FORMAT_SCHEMES
 from .url_masking import scrubbed
@@ -118,7 +119,8 @@ def retry_delay(event: WebhookEvent, attempt: int, retry_after: str | None, now:
 
 
 class DeliveryHandler:
-    """Makes attempts for a queue: installed by `WebhookSubscription.register`.
+    """Makes attempts for a queue: installed by `WebhookSubscription.register`, kept by this
+    process for the queue (`webhook_kit.registrations`), never stored in it.
 
     Args:
         stack: the network stack; ``None`` picks the default (aiohttp when the ``fast`` extra
@@ -157,7 +159,7 @@ class DeliveryHandler:
         await self.aclose()
 
     async def _secret_for(self, queue: JobStore, event: WebhookEvent) -> SecretOrSecrets | None:
-        secret = queue.secret_memory.get(event.id)
+        secret = secret_memory_of(queue).get(event.id)
         if secret is None and self.secrets is not None:
             found = self.secrets(event)
             secret = await found if inspect.isawaitable(found) else found

@@ -13,6 +13,7 @@ from .events import WebhookEvent, masked_url
 from .ids import new_delivery_id
 from .keys import SecretOrSecrets
 from .netguard import NetworkPolicy
+from .registrations import registration_of, secret_memory_of
 from .retry import RetryPolicy
 from .signing import FORMAT_SCHEMES, SignatureFormat
 from .transactional import async_enqueue_on, sync_enqueue_on
@@ -273,7 +274,7 @@ class WebhookSubscription:
         try:
             await enqueue(job)
         except BaseException:
-            queue.secret_memory.forget(job.id)
+            secret_memory_of(queue).forget(job.id)
             raise
         return job.id
 
@@ -301,13 +302,13 @@ class WebhookSubscription:
         try:
             enqueue(job)
         except BaseException:
-            queue.secret_memory.forget(job.id)
+            secret_memory_of(queue).forget(job.id)
             raise
         return job.id
 
     def _remember_secret(self, queue: JobStore, job: WebhookEvent) -> None:
         if job.signature is None:  # timestamped: the worker signs at each attempt
-            queue.secret_memory.remember(job.id, self._secret)
+            secret_memory_of(queue).remember(job.id, self._secret)
 
     @staticmethod
     async def register(
@@ -317,7 +318,11 @@ class WebhookSubscription:
         secrets: SecretResolver | None = None,
         stack: NetworkStack | None = None,
     ) -> DeliveryHandler:
-        """Install the delivery handler on ``queue`` (once per process that runs a worker).
+        """Install the delivery handler for ``queue`` (once per process that runs a worker).
+
+        The handler is this process's, kept for the queue object (see
+        `webhook_kit.registrations`), not stored in the queue. Registering again replaces it
+        and closes the one it replaces.
 
         Args:
             queue: the queue whose deliveries this process will make.
@@ -340,8 +345,8 @@ class WebhookSubscription:
             if callable(default_stack):
                 stack = default_stack()
         handler = DeliveryHandler(stack=stack, secrets=secrets)
-        previous = queue.handler
-        queue.handler = handler
+        registration = registration_of(queue)
+        previous, registration.handler = registration.handler, handler
         if previous is not None:
             await previous.aclose()
         return handler

@@ -18,6 +18,7 @@ from .fix_hints import fix
 from .health import EndpointHealth, EndpointState, EndpointStatus, HealthPolicy, endpoint_of
 from .outcomes import AttemptRecord, DeadLetter, Delivered, Outcome
 from .queues.protocol import UNLIMITED, Claim, EndpointRecord, JobStore, WebhookQueue
+from .registrations import handler_of, secret_memory_of
 from .validation import check_target_url
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class Worker:
         self._endpoints_synced = 0.0
 
     def _handler(self) -> DeliveryHandler:
-        handler = self.queue.handler
+        handler = handler_of(self.queue)
         if handler is None:
             raise NotRegisteredError(
                 "the queue has no delivery handler: call "
@@ -406,9 +407,9 @@ class Worker:
                     claim.event.id,
                     claim.attempt,
                 )
-            elif isinstance(outcome, Delivered):
+            elif isinstance(outcome, Delivered) and claim.event.signature is None:
                 # Kept for dead letters: a redrive in this process needs the secret again.
-                queue.secret_memory.forget(claim.event.id)
+                secret_memory_of(queue).forget(claim.event.id)
         finally:
             del self._in_flight[claim.token]
 

@@ -42,6 +42,7 @@ from webhook_kit import (
     verify,
 )
 from webhook_kit.http_stacks.httpx_stack import HttpxStack
+from webhook_kit.registrations import handler_of, secret_memory_of
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
@@ -592,7 +593,7 @@ async def test_start_delivering_registers_the_resolver(resolver_example: ModuleT
     queue = MemoryQueue(clock=VirtualClock())
     handler: webhook_kit.DeliveryHandler = await resolver_example.start_delivering(queue)
     try:
-        assert queue.handler is handler
+        assert handler_of(queue) is handler
         assert handler.secrets is resolver_example.secret_for
     finally:
         await handler.aclose()
@@ -614,7 +615,7 @@ async def test_redriving_a_timestamped_delivery_in_process_needs_no_resolver(
         await queue.redrive(delivery_id)
         await Worker(queue).run_until_idle()
     assert [a.status for a in await queue.history(delivery_id)] == [400, 200]
-    assert queue.secret_memory.get(delivery_id) is None  # dropped once delivered
+    assert secret_memory_of(queue).get(delivery_id) is None  # dropped once delivered
 
 
 @pytest.mark.anyio

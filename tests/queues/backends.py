@@ -34,9 +34,6 @@ IDLE_DEADLINE = 60.0  # real seconds a run until idle may take before the test f
 class Inspectable(Protocol):
     """What the suite reads back from a queue besides dispatching to it."""
 
-    handler: Any
-    secret_memory: Any
-
     @property
     def clock(self) -> Clock: ...
 

@@ -21,6 +21,7 @@ from webhook_kit.queues import (
     UnknownDeliveryError,
     WebhookQueue,
 )
+from webhook_kit.registrations import handler_of, secret_memory_of
 
 START = 1_700_000_000.0
 TIMEOUT = 30.0
@@ -86,8 +87,8 @@ async def record(queue: MemoryQueue, claim: Claim, result: Outcome, **attempt: o
 
 def test_memory_queue_implements_the_protocol(queue: MemoryQueue) -> None:
     assert isinstance(queue, WebhookQueue)
-    assert queue.handler is None
-    assert len(queue.secret_memory) == 0
+    assert handler_of(queue) is None
+    assert len(secret_memory_of(queue)) == 0
 
 
 # --- claiming ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from webhook_kit.queues.procrastinate import (
     _DeadLettered,
     _RetryLater,
 )
+from webhook_kit.registrations import secret_memory_of
 from webhook_kit.testing import MockReceiver
 
 pytestmark = pytest.mark.anyio
@@ -124,7 +125,7 @@ async def test_connection_must_be_a_psycopg_async_connection(
     with psycopg.connect(postgres_url) as sync_connection, pytest.raises(TypeError):
         await sub.dispatch(queue, "order.created", {}, connection=sync_connection)
     assert (await queue.counts()).pending == 0
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
 
 
 async def test_a_worker_needs_the_delivery_handler(queue: ProcrastinateQueue) -> None:
@@ -150,7 +151,7 @@ async def test_a_timestamped_format_is_signed_at_each_attempt_with_the_remembere
         await drain(queue)
     assert [d.verified for d in receiver.deliveries] == [True, True]
     assert {d.id for d in receiver.deliveries} == {delivery_id}
-    assert len(queue.secret_memory) == 0  # forgotten once delivered
+    assert len(secret_memory_of(queue)) == 0  # forgotten once delivered
 
 
 async def test_each_job_is_the_webhook_task_with_the_delivery_id(

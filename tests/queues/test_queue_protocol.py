@@ -21,7 +21,11 @@ attempts restart), attempt counting, recovery of an interrupted attempt (an expi
 the job claimable again and the lost attempt counts), concurrent claimers never holding one
 job at once while its lease is valid, a stale record after a lost lease, release, next_due,
 counts, history, list_dead_letters, duplicate enqueues, and dispatch: ``dispatch_sync`` works
-and ``connection=`` is refused (these queues cannot enqueue in a caller's transaction).
+and ``connection=`` is refused (these queues cannot enqueue in a caller's transaction). And what
+every queue stores besides (`DeliveryStore`): redrive since a time, purging dead letters,
+finding deliveries by an id's start, the next attempt due, pruning after the retention, and
+endpoint health records; `test_every_delivery_store_method_is_exercised_here` fails when the
+protocol gains a method no test here calls.
 """
 
 from __future__ import annotations
@@ -54,12 +58,16 @@ from webhook_kit.queues import (
     DEFAULT_RETENTION,
     Claim,
     ClaimLimits,
+    DeliveryStore,
+    EndpointRecord,
+    LeaseQueue,
     MemoryQueue,
     QueueCounts,
     SQLiteQueue,
     UnknownDeliveryError,
     WebhookQueue,
 )
+from webhook_kit.registrations import handler_of, secret_memory_of
 from webhook_kit.testing import MockReceiver
 
 START = 1_700_000_000.0
@@ -258,10 +266,15 @@ def claim_from_threads(
 
 
 def test_the_queue_implements_the_protocol(queue: WebhookQueue, clock: VirtualClock) -> None:
-    assert isinstance(queue, WebhookQueue)
+    assert isinstance(queue, DeliveryStore)
+    assert isinstance(queue, LeaseQueue)
+    assert WebhookQueue is LeaseQueue
     assert queue.clock is clock
-    assert queue.handler is None
-    assert len(queue.secret_memory) == 0
+    # The sending side's state is kept by this process for the queue, not in it.
+    for attribute in ("handler", "secret_memory"):
+        assert not hasattr(queue, attribute), attribute
+    assert handler_of(queue) is None
+    assert len(secret_memory_of(queue)) == 0
 
 
 # --- ordering by due time ------------------------------------------------------------------------
@@ -931,6 +944,42 @@ async def test_next_due_leaves_out_held_endpoints(
     assert await queue.next_due(held=frozenset({SLOW, FAST})) is None
 
 
+# --- endpoint health records ---------------------------------------------------------------------
+
+
+async def test_endpoint_records_are_saved_replaced_and_seen_by_every_handle(
+    factory: QueueFactory, queue: WebhookQueue, clock: VirtualClock
+) -> None:
+    assert await queue.endpoint_records() == []
+    paused = EndpointRecord(SLOW, "paused", "5 timeouts in a row", START, probe_at=START + 30)
+    disabled = EndpointRecord(FAST, "disabled", "answered 410 Gone", START + 1)
+    await queue.save_endpoint(paused)
+    await queue.save_endpoint(disabled)
+    assert await queue.endpoint_records() == [disabled, paused]  # by endpoint
+    peer = factory.peer(queue)
+    try:
+        assert await peer.endpoint_records() == [disabled, paused]
+        enabled = EndpointRecord(FAST, "healthy", "re-enabled", START + 2)
+        await peer.save_endpoint(enabled)  # replaces what was recorded for that endpoint
+        assert await queue.endpoint_records() == [enabled, paused]
+    finally:
+        if peer is not queue:
+            factory.close(peer)
+
+
+def test_every_delivery_store_method_is_exercised_here() -> None:
+    source = Path(__file__).read_text(encoding="utf-8")
+    members = [
+        name
+        for protocol in (DeliveryStore, LeaseQueue)
+        for name in vars(protocol)
+        if not name.startswith("_")
+    ]
+    assert {"clock", "enqueue", "prune", "claim", "wait_for_work"} <= set(members)
+    untested = [name for name in members if f"queue.{name}" not in source]
+    assert untested == []
+
+
 # --- next_due, counts, history -------------------------------------------------------------------
 
 
@@ -1075,7 +1124,7 @@ async def test_dispatch_sync_keeps_a_timestamped_format_secret_in_memory(
         SignatureFormat.STANDARD_WEBHOOKS
     )
     delivery_id = sub.dispatch_sync(queue, "order.created", {"n": 1})
-    assert queue.secret_memory.get(delivery_id) == secret
+    assert secret_memory_of(queue).get(delivery_id) == secret
     assert (await claim_one(queue)).event.signature is None  # signed at each attempt
 
 
@@ -1086,7 +1135,7 @@ async def test_dispatch_with_a_connection_is_refused_and_stores_nothing(
     with pytest.raises(TypeError, match=type(queue).__name__):
         await sub.dispatch(queue, "order.created", {"n": 1}, connection=object())
     assert await queue.counts() == EMPTY
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
     assert await queue.claim(10, lease_grace=GRACE) == []
 
 

@@ -44,6 +44,7 @@ from webhook_kit.queues import (
     UnknownDeliveryError,
 )
 from webhook_kit.queues.sqlite_schema import APPLICATION_ID, migrate
+from webhook_kit.registrations import secret_memory_of
 from webhook_kit.testing import MockReceiver
 
 START = 1_700_000_000.0
@@ -393,7 +394,7 @@ async def test_a_locked_database_fails_a_dispatch_cleanly(path: Path, clock: Vir
         with pytest.raises(QueueStorageError, match="locked") as info:
             await sub.dispatch(queue, "order.created", {"n": 1})
         assert str(path) in str(info.value)
-        assert len(queue.secret_memory) == 0  # a dispatch that raised kept nothing
+        assert len(secret_memory_of(queue)) == 0  # a dispatch that raised kept nothing
         blocker.execute("ROLLBACK")
         assert await queue.counts() == QueueCounts(0, 0, 0, 0, 0)
     finally:

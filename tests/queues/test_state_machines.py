@@ -64,6 +64,7 @@ from webhook_kit.queues import (
     UnknownDeliveryError,
     WebhookQueue,
 )
+from webhook_kit.registrations import handler_of
 from webhook_kit.testing import FakeQueue, MockReceiver
 
 T = TypeVar("T")
@@ -661,8 +662,9 @@ class FakeQueueMachine(QueueMachine):
         return [queue] * WORKERS
 
     def close_handles(self) -> None:
-        assert self.fake.handler is not None
-        self.run(self.fake.handler.aclose())
+        handler = handler_of(self.fake)
+        assert handler is not None
+        self.run(handler.aclose())
         assert self.receiver.problems == []
         assert self.fake.router.refused == []
 

@@ -10,6 +10,7 @@ import pytest
 
 from webhook_kit import MemoryQueue, QueueCounts, WebhookSubscription, Worker
 from webhook_kit.http_stacks import NetworkStack
+from webhook_kit.registrations import handler_of
 
 from .conftest import PAYLOAD, SECRET, Endpoint, Receiver, exact
 
@@ -63,8 +64,8 @@ async def test_the_default_stack_refuses_a_loopback_target(
     try:
         delivery_id = await send(queue, None, sub)  # register(queue): the default stack
     finally:
-        assert queue.handler is not None
-        await queue.handler.aclose()
+        assert handler_of(queue) is not None
+        await handler_of(queue).aclose()
     await assert_refused(queue, endpoint, delivery_id)
 
 

@@ -33,6 +33,7 @@ from webhook_kit import (
 )
 from webhook_kit.health import EndpointHealth, EndpointState, HealthPolicy, endpoint_of
 from webhook_kit.queues.protocol import EndpointRecord
+from webhook_kit.registrations import secret_memory_of
 from webhook_kit.testing import Delay, FakeQueue, MockReceiver, ReceiverRouter
 from webhook_kit.testing.in_process_stack import InProcessStack
 from webhook_kit.worker import enable_endpoint
@@ -300,7 +301,7 @@ async def test_deliveries_this_worker_cannot_sign_are_not_the_endpoints_failures
     timestamped = to(receiver.url).signature_format(SignatureFormat.STANDARD_WEBHOOKS)
     for n in range(6):
         delivery_id = await timestamped.dispatch(queue, EVENT, {"n": n})
-        queue.secret_memory.forget(delivery_id)  # as in a worker started without --secret
+        secret_memory_of(queue).forget(delivery_id)  # as in a worker started without --secret
     worker = Worker(queue, health=HealthPolicy(pause_after=5))
     await worker.run_until_idle()
     assert len(await queue.list_dead_letters()) == 6  # "… has no secret for it"

@@ -20,6 +20,7 @@ from webhook_kit import (
 )
 from webhook_kit.http_stacks import NetworkStack
 from webhook_kit.outcomes import RESPONSE_EXCERPT_BYTES
+from webhook_kit.registrations import secret_memory_of
 
 from .conftest import PAYLOAD, SECRET, Receiver, Reply, exact, gaps, to
 
@@ -62,7 +63,7 @@ async def test_2xx_is_delivered_in_one_attempt(
     )
     assert await queue.counts() == counts(delivered=1)
     assert queue.dead_letters == ()
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
 
 
 # --- 408, 429, 5xx and added codes: retried -------------------------------------------------
@@ -125,7 +126,7 @@ async def test_a_client_error_is_dead_lettered_at_once(
     [record] = await queue.history(delivery_id)
     assert (record.status, record.outcome) == (status, "dead")
     assert await queue.counts() == counts(dead=1)
-    assert len(queue.secret_memory) == 0
+    assert len(secret_memory_of(queue)) == 0
 
 
 async def test_the_dead_letter_keeps_a_capped_excerpt_of_a_long_body(

@@ -31,6 +31,7 @@ from webhook_kit import (
 )
 from webhook_kit.http_stacks import NetworkStack
 from webhook_kit.keys import SecretOrSecrets
+from webhook_kit.registrations import secret_memory_of
 
 from .conftest import (
     PAYLOAD,
@@ -315,7 +316,7 @@ async def test_a_timestamped_retry_hours_later_is_signed_at_its_own_time(
     last = endpoint.requests[2]
     with pytest.raises(VerificationError):
         verify(last.body, last.headers, SECRET, scheme=fmt, now=START)
-    assert queue.secret_memory.get(delivery_id) is None  # forgotten once delivered
+    assert secret_memory_of(queue).get(delivery_id) is None  # forgotten once delivered
 
 
 # --- rotation -------------------------------------------------------------------------------
@@ -359,7 +360,7 @@ async def test_a_timestamped_job_without_its_secret_is_dead_lettered_with_the_fi
     endpoint = asgi.receiver.endpoint(200)
     await WebhookSubscription.register(queue, client=asgi.client)
     delivery_id = await to(endpoint).signature_format(fmt).dispatch(queue, EVENT, PAYLOAD)
-    queue.secret_memory.forget(delivery_id)  # as if dispatched by another process
+    secret_memory_of(queue).forget(delivery_id)  # as if dispatched by another process
     await Worker(queue).run_until_idle()
 
     assert endpoint.requests == []
@@ -425,7 +426,7 @@ async def test_a_secrets_resolver_delivers_what_another_process_dispatched(
         secrets=make_resolver(seen),
     )
     delivery_id = await to(endpoint).signature_format(fmt).dispatch(queue, EVENT, PAYLOAD)
-    queue.secret_memory.forget(delivery_id)
+    secret_memory_of(queue).forget(delivery_id)
     await Worker(queue).run_until_idle()
 
     history = await queue.history(delivery_id)
@@ -443,7 +444,7 @@ async def test_a_body_only_job_needs_no_secret_in_the_worker_process(
     endpoint = asgi.receiver.endpoint(503, 200)
     await WebhookSubscription.register(queue, client=asgi.client)  # no resolver
     delivery_id = await to(endpoint).signature_format(fmt).dispatch(queue, EVENT, PAYLOAD)
-    assert queue.secret_memory.get(delivery_id) is None  # signed at dispatch, nothing kept
+    assert secret_memory_of(queue).get(delivery_id) is None  # signed at dispatch, nothing kept
     await Worker(queue).run_until_idle()
 
     history = await queue.history(delivery_id)

@@ -16,7 +16,6 @@ from .protocol import (
     JobStore,
     LeaseQueue,
     QueueCounts,
-    SecretMemory,
     WebhookQueue,
 )
 from .sqlite import SQLiteQueue
@@ -39,7 +38,6 @@ __all__ = [
     "QueueStorageError",
     "SQLiteQueue",
     "SchemaError",
-    "SecretMemory",
     "UnknownDeliveryError",
     "WebhookQueue",
 ]

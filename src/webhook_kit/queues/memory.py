@@ -8,7 +8,6 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError
@@ -22,13 +21,9 @@ from .protocol import (
     DeliveryState,
     EndpointRecord,
     QueueCounts,
-    SecretMemory,
     UnknownDeliveryError,
 )
 from .signals import WorkSignal
-
-if TYPE_CHECKING:
-    from ..delivery import DeliveryHandler
 
 __all__ = ["DEFAULT_KEEP_DELIVERED", "MemoryQueue"]
 
@@ -108,8 +103,6 @@ class MemoryQueue:
         self._forgotten: deque[_Forgotten] = deque()
         self._last_prune = 0.0
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.handler: DeliveryHandler | None = None
-        self.secret_memory = SecretMemory()
         self._entries: dict[str, _Entry] = {}
         # Each endpoint's pending jobs, earliest due first: a claim takes what each endpoint's
         # allowance lets it, without walking the backlog of an endpoint that is held back.

@@ -34,6 +34,10 @@ from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError, MissingDependencyError
 from ..events import WebhookEvent
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, RetryAt
+
+# The adapter runs attempts in procrastinate's worker, so it looks up this process's delivery
+# handler itself; it goes with the adapter (the PostgreSQL queue is run by webhook-kit's Worker).
+from ..registrations import handler_of, secret_memory_of
 from .errors import QueueStorageError
 from .procrastinate_logs import install as _mask_procrastinate_logs
 from .procrastinate_logs import install_on_worker as _mask_worker_logs
@@ -42,7 +46,6 @@ from .protocol import (
     DeliveryState,
     EndpointRecord,
     QueueCounts,
-    SecretMemory,
     UnknownDeliveryError,
     like_prefix,
 )
@@ -59,7 +62,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 if TYPE_CHECKING:
     from procrastinate.jobs import Job
 
-    from ..delivery import DeliveryHandler
 
 __all__ = [
     "DEFAULT_QUEUE_NAME",
@@ -215,8 +217,6 @@ class ProcrastinateQueue:
         self.conninfo = conninfo
         self.queue_name = queue_name
         self.retention = float(retention)
-        self.handler: DeliveryHandler | None = None
-        self.secret_memory = SecretMemory()
         self._clock = SystemClock()
         self._owns_app = app is None
         if app is None:
@@ -261,8 +261,9 @@ class ProcrastinateQueue:
 
     async def close(self) -> None:
         """Close the pool this queue opened, and the delivery handler's connections."""
-        if self.handler is not None:
-            await self.handler.aclose()
+        handler = handler_of(self)
+        if handler is not None:
+            await handler.aclose()
         if self._owns_app and self._opened:
             self._opened = False
             await self.app.close_async()
@@ -374,7 +375,7 @@ class ProcrastinateQueue:
         job_id = _job_id(job)
         stored = WebhookEvent.from_json(event)
         attempt = job.attempts + 1  # the engine counts every earlier run, interrupted ones too
-        handler = self.handler
+        handler = handler_of(self)
         if handler is None:
             logger.error(
                 "webhook %s: no delivery handler in this worker process; call "
@@ -388,9 +389,9 @@ class ProcrastinateQueue:
         if isinstance(outcome, RetryAt):
             raise _RetryLater(outcome.at)
         if isinstance(outcome, DeadLetter):
-            self.secret_memory.forget(stored.id)
+            secret_memory_of(self).forget(stored.id)
             raise _DeadLettered(outcome.reason)
-        self.secret_memory.forget(stored.id)
+        secret_memory_of(self).forget(stored.id)
 
     async def _record(
         self,
@@ -474,7 +475,7 @@ class ProcrastinateQueue:
         Raises:
             QueueDatabaseError: PostgreSQL cannot be reached.
         """
-        if self.handler is None:
+        if handler_of(self) is None:
             raise InvalidInputError(
                 "no delivery handler: `await WebhookSubscription.register(queue)` first"
             )

@@ -6,18 +6,17 @@ dead letters, attempt histories, endpoint health. `LeaseQueue` adds what webhook
 
 A queue persists jobs, hands out due ones as leases, records outcomes and keeps dead letters.
 It owns no policy: the delivery handler decides *when* to retry and *whether* to give up, and
-the queue stores what it was told.
+the queue stores what it was told. Nor does it hold anything of the sending side: the handler
+and the secrets of this process's deliveries are kept by `webhook_kit.registrations`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ..clock import Clock
 from ..events import WebhookEvent
-from ..keys import SecretOrSecrets
 from ..outcomes import AttemptRecord, DeadLetterRecord, Outcome
 from .errors import UnknownDeliveryError
 from .records import (
@@ -30,9 +29,6 @@ from .records import (
     like_prefix,
 )
 
-if TYPE_CHECKING:
-    from ..delivery import DeliveryHandler
-
 __all__ = [
     "DEFAULT_RETENTION",
     "UNLIMITED",
@@ -44,7 +40,6 @@ __all__ = [
     "JobStore",
     "LeaseQueue",
     "QueueCounts",
-    "SecretMemory",
     "UnknownDeliveryError",
     "WebhookQueue",
     "like_prefix",
@@ -52,39 +47,6 @@ __all__ = [
 
 DEFAULT_RETENTION = 7 * 24 * 3600.0
 """Seconds a delivered delivery (and its attempt log) is kept before pruning: a week."""
-
-
-class SecretMemory:
-    """Secrets held in this process's memory for deliveries dispatched here. Never persisted.
-
-    Timestamped formats are signed at each attempt, so their worker needs the secret; a worker in
-    the same process finds it here, one in another process asks the ``secrets`` resolver given
-    to `WebhookSubscription.register`.
-    """
-
-    def __init__(self) -> None:
-        self._secrets: dict[str, SecretOrSecrets] = {}
-        self._lock = threading.Lock()
-
-    def remember(self, delivery_id: str, secret: SecretOrSecrets) -> None:
-        """Keep ``secret`` for ``delivery_id``."""
-        with self._lock:
-            self._secrets[delivery_id] = secret
-
-    def get(self, delivery_id: str) -> SecretOrSecrets | None:
-        """The secret kept for ``delivery_id``, if any."""
-        return self._secrets.get(delivery_id)
-
-    def forget(self, delivery_id: str) -> None:
-        """Drop the secret (the delivery ended, or its dispatch failed)."""
-        with self._lock:
-            self._secrets.pop(delivery_id, None)
-
-    def __len__(self) -> int:
-        return len(self._secrets)
-
-    def __repr__(self) -> str:
-        return f"<SecretMemory: {len(self._secrets)} deliveries>"
 
 
 @runtime_checkable
@@ -96,12 +58,7 @@ class DeliveryStore(Protocol):
 
     Attributes:
         clock: the time every due date is measured on.
-        handler: the delivery handler `WebhookSubscription.register` installed, if any.
-        secret_memory: secrets of deliveries dispatched in this process.
     """
-
-    handler: DeliveryHandler | None
-    secret_memory: SecretMemory
 
     @property
     def clock(self) -> Clock:

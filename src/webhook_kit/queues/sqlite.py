@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError
@@ -34,16 +33,12 @@ from .protocol import (
     DeliveryState,
     EndpointRecord,
     QueueCounts,
-    SecretMemory,
     UnknownDeliveryError,
     like_prefix,
 )
 from .signals import WorkSignal
 from .sqlite_errors import QueueStorageError
 from .sqlite_schema import check_before_opening, migrate
-
-if TYPE_CHECKING:
-    from ..delivery import DeliveryHandler
 
 __all__ = ["DEFAULT_RETENTION", "QueueStorageError", "SQLiteQueue"]
 
@@ -102,8 +97,6 @@ class SQLiteQueue:
             raise InvalidInputError("retention and busy_timeout must not be negative")
         self.path = Path(path)
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.handler: DeliveryHandler | None = None
-        self.secret_memory = SecretMemory()
         self.retention = float(retention)
         self._busy_timeout = float(busy_timeout)
         self._local = threading.local()
