@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from webhook_kit import WebhookSubscription
-from webhook_kit.queues import JobStore
+from webhook_kit.queues import DeliveryStore
 from webhook_kit.testing import MockReceiver
 
 
@@ -49,7 +49,7 @@ async def wait_for(
 
 
 async def dispatch_orders(
-    subscription: WebhookSubscription, queue: JobStore, count: int
+    subscription: WebhookSubscription, queue: DeliveryStore, count: int
 ) -> dict[str, dict[str, object]]:
     """Dispatch ``count`` distinct orders; their payloads by delivery id."""
     payloads: dict[str, dict[str, object]] = {}

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from webhook_kit import InvalidPayloadError, WebhookSubscription
-from webhook_kit.queues import JobStore
+from webhook_kit.queues import DeliveryStore
 
 EXPORT_LIMIT = 20 * 1024 * 1024
 """The export receivers verify with ``verify(..., max_body_bytes=EXPORT_LIMIT)``."""
@@ -20,7 +20,7 @@ def export_subscription(url: str, secret: str) -> WebhookSubscription:
 
 
 async def send_stock_levels(
-    subscription: WebhookSubscription, queue: JobStore, levels: dict[int, int]
+    subscription: WebhookSubscription, queue: DeliveryStore, levels: dict[int, int]
 ) -> str:
     # Product ids are ints in the database: JSON keys are strings, so say which string.
     payload = {"levels": {str(product_id): count for product_id, count in levels.items()}}
@@ -28,7 +28,7 @@ async def send_stock_levels(
 
 
 async def dispatch_or_log(
-    subscription: WebhookSubscription, queue: JobStore, event: str, payload: Any
+    subscription: WebhookSubscription, queue: DeliveryStore, event: str, payload: Any
 ) -> str | None:
     """Dispatch, or log why the payload was refused (nothing was queued then)."""
     try:

@@ -38,7 +38,7 @@ from .url_masking import scrubbed
 from .wire import HEADER_EVENT, HEADER_ID, HEADER_SIGNATURE, USER_AGENT
 
 if TYPE_CHECKING:
-    from .queues.protocol import Claim, JobStore
+    from .queues.protocol import Claim, DeliveryStore
 
 __all__ = ["DeliveryHandler", "SecretResolver", "build_headers", "classify"]
 
@@ -158,14 +158,16 @@ class DeliveryHandler:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _secret_for(self, queue: JobStore, event: WebhookEvent) -> SecretOrSecrets | None:
+    async def _secret_for(
+        self, queue: DeliveryStore, event: WebhookEvent
+    ) -> SecretOrSecrets | None:
         secret = secret_memory_of(queue).get(event.id)
         if secret is None and self.secrets is not None:
             found = self.secrets(event)
             secret = await found if inspect.isawaitable(found) else found
         return secret
 
-    async def attempt(self, queue: JobStore, claim: Claim) -> tuple[Outcome, AttemptRecord]:
+    async def attempt(self, queue: DeliveryStore, claim: Claim) -> tuple[Outcome, AttemptRecord]:
         """Make one attempt of ``claim`` and decide its outcome (nothing is recorded here).
 
         Traced and counted once `webhook_kit.observability.instrument` was called.
@@ -177,7 +179,7 @@ class DeliveryHandler:
         return outcome, record
 
     async def _attempt(
-        self, queue: JobStore, claim: Claim
+        self, queue: DeliveryStore, claim: Claim
     ) -> tuple[Outcome, AttemptRecord, str | None]:
         """`attempt`, and the type of failure that stood for a response, if any (for spans):
         a `TransportErrorKind` value, else the exception's class name."""

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
     from opentelemetry.trace import SpanContext, TracerProvider
 
-    from .queues.protocol import Claim, JobStore, QueueCounts, WebhookQueue
+    from .queues.protocol import Claim, DeliveryStore, QueueCounts, WebhookQueue
 
 __all__ = [
     "ATTEMPTS",
@@ -121,7 +121,7 @@ _QUEUE_STATES = ("pending", "due", "in_flight", "dead")
 _telemetry: Telemetry | None = None
 
 AttemptRunner = Callable[
-    ["JobStore", "Claim"], Awaitable[tuple[Outcome, AttemptRecord, "str | None"]]
+    ["DeliveryStore", "Claim"], Awaitable[tuple[Outcome, AttemptRecord, "str | None"]]
 ]
 """What `Telemetry.attempt` wraps: one attempt, and the type of the failure that stood for a
 response (a `TransportErrorKind` value such as ``timeout``, else an exception's class name)."""
@@ -281,7 +281,7 @@ class Telemetry:
     # -- attempts ----------------------------------------------------------------------------
 
     async def attempt(
-        self, run: AttemptRunner, queue: JobStore, claim: Claim
+        self, run: AttemptRunner, queue: DeliveryStore, claim: Claim
     ) -> tuple[Outcome, AttemptRecord]:
         """Run one attempt (``run(queue, claim)``) in its span; count it."""
         trace = self._trace

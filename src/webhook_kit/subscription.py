@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .http_stacks import NetworkStack
-    from .queues.protocol import JobStore
+    from .queues.protocol import DeliveryStore
 
 __all__ = ["WebhookSubscription"]
 
@@ -240,7 +240,7 @@ class WebhookSubscription:
         )
 
     async def dispatch(
-        self, queue: JobStore, event: str, payload: Any, *, connection: object = None
+        self, queue: DeliveryStore, event: str, payload: Any, *, connection: object = None
     ) -> str:
         """Queue one delivery of ``payload`` as ``event``; return its id once it is stored.
 
@@ -279,7 +279,7 @@ class WebhookSubscription:
         return job.id
 
     def dispatch_sync(
-        self, queue: JobStore, event: str, payload: Any, *, connection: object = None
+        self, queue: DeliveryStore, event: str, payload: Any, *, connection: object = None
     ) -> str:
         """`dispatch` for synchronous code (a Django or Flask view); same contract.
 
@@ -306,13 +306,13 @@ class WebhookSubscription:
             raise
         return job.id
 
-    def _remember_secret(self, queue: JobStore, job: WebhookEvent) -> None:
+    def _remember_secret(self, queue: DeliveryStore, job: WebhookEvent) -> None:
         if job.signature is None:  # timestamped: the worker signs at each attempt
             secret_memory_of(queue).remember(job.id, self._secret)
 
     @staticmethod
     async def register(
-        queue: JobStore,
+        queue: DeliveryStore,
         *,
         client: httpx.AsyncClient | None = None,
         secrets: SecretResolver | None = None,

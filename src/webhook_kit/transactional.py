@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .events import WebhookEvent
-    from .queues.protocol import JobStore
+    from .queues.protocol import DeliveryStore
 
 __all__ = ["async_enqueue_on", "sync_enqueue_on"]
 
@@ -42,7 +42,7 @@ _SYNC_HINTS = {
 
 
 def async_enqueue_on(
-    queue: JobStore, connection: object
+    queue: DeliveryStore, connection: object
 ) -> Callable[[WebhookEvent], Awaitable[None]]:
     """The call that stores an event on ``connection``, in its transaction, for `dispatch`.
 
@@ -59,7 +59,7 @@ def async_enqueue_on(
     return functools.partial(enqueue, connection=connection)
 
 
-def sync_enqueue_on(queue: JobStore, connection: object) -> Callable[[WebhookEvent], None]:
+def sync_enqueue_on(queue: DeliveryStore, connection: object) -> Callable[[WebhookEvent], None]:
     """The call that stores an event on ``connection``, in its transaction, for `dispatch_sync`.
 
     Raises:

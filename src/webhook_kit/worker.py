@@ -17,7 +17,7 @@ from .errors import InvalidInputError, WebhookKitError
 from .fix_hints import fix
 from .health import EndpointHealth, EndpointState, EndpointStatus, HealthPolicy, endpoint_of
 from .outcomes import AttemptRecord, DeadLetter, Delivered, Outcome
-from .queues.protocol import UNLIMITED, Claim, EndpointRecord, JobStore, WebhookQueue
+from .queues.protocol import UNLIMITED, Claim, DeliveryStore, EndpointRecord, WebhookQueue
 from .registrations import handler_of, secret_memory_of
 from .validation import check_target_url
 
@@ -44,7 +44,7 @@ _POLL_INTERVAL = 1.0
 _ENDPOINT_SYNC_INTERVAL = 5.0
 
 
-async def enable_endpoint(queue: WebhookQueue, url: str) -> None:
+async def enable_endpoint(queue: DeliveryStore, url: str) -> None:
     """Record the endpoint of ``url`` as healthy again; every worker on ``queue`` takes it in
     within a few seconds (``webhook-kit endpoints enable URL`` does this).
 
@@ -372,7 +372,9 @@ class Worker:
             outcome="dead",
         )
 
-        async def end(queue: JobStore, claim: Claim) -> tuple[Outcome, AttemptRecord, str | None]:
+        async def end(
+            queue: DeliveryStore, claim: Claim
+        ) -> tuple[Outcome, AttemptRecord, str | None]:
             log_attempt(claim.event, record, outcome, now)
             return outcome, record, observability.ENDPOINT_DISABLED
 
