@@ -42,6 +42,7 @@ EXPECTED_PUBLIC_NAMES = {
     "NetworkStack",
     "NotRegisteredError",
     "Outcome",
+    "PostgresQueue",
     "QueueCounts",
     "QueueError",
     "QueueStorageError",

@@ -17,7 +17,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from webhook_kit import MemoryQueue, RetryPolicy, SQLiteQueue, WebhookSubscription, Worker
+from webhook_kit import (
+    MemoryQueue,
+    PostgresQueue,
+    RetryPolicy,
+    SQLiteQueue,
+    WebhookSubscription,
+    Worker,
+)
 from webhook_kit.events import endpoint_of
 from webhook_kit.queues import ClaimLimits, WebhookQueue
 from webhook_kit.queues.fair_claims import pick_fairly, within_allowances
@@ -32,10 +39,17 @@ CONCURRENCY = 8
 WAIT = 60  # seconds: a generous bound for a busy machine, never a figure under test
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+)
 async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[WebhookQueue]:
     if request.param == "memory":
         yield MemoryQueue()
+        return
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")  # emptied for this test
+        async with PostgresQueue(url) as postgres:
+            yield postgres
         return
     sqlite = SQLiteQueue(tmp_path / "queue.sqlite3")
     try:

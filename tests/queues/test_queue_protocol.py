@@ -1,10 +1,9 @@
 """The queue protocol suite: claims, leases and records, on each queue webhook-kit's `Worker` runs.
 
 Every test here is parametrised over `QUEUE_FACTORIES` and exercises the `WebhookQueue`
-protocol directly, on a `VirtualClock`. The PostgreSQL queue is not here: procrastinate's worker
-runs its jobs, so it has no claims of ours; the behaviour every queue shares — PostgreSQL
-included — is `test_conformance.py`. A new queue for webhook-kit's `Worker` is added by
-appending one `QueueFactory`:
+protocol directly, on a `VirtualClock` (PostgreSQL's on the test session's database, its
+tables emptied per test, with the clock time source). A new queue for webhook-kit's `Worker` is
+added by appending one `QueueFactory`:
 
     QueueFactory(
         "mine",
@@ -14,14 +13,15 @@ appending one `QueueFactory`:
     )
 
 ``open`` makes an empty queue, ``peer`` opens a second handle on the same store (what another
-worker in this process or another would hold), and ``close`` releases what either acquired.
+worker in this process or another would hold), and ``close`` releases what either acquired (it
+may return an awaitable, awaited in the handle's event loop).
 
 Behaviour covered: due-time ordering, retry at a time, dead letters and redrive (same id, the
 attempts restart), attempt counting, recovery of an interrupted attempt (an expired lease makes
 the job claimable again and the lost attempt counts), concurrent claimers never holding one
 job at once while its lease is valid, a stale record after a lost lease, release, next_due,
 counts, history, list_dead_letters, duplicate enqueues, and dispatch: ``dispatch_sync`` works
-and ``connection=`` is refused (these queues cannot enqueue in a caller's transaction). And what
+and a ``connection=`` that is not a driver connection is refused. And what
 every queue stores besides (`DeliveryStore`): redrive since a time, purging dead letters,
 finding deliveries by an id's start, the next attempt due, pruning after the retention, and
 endpoint health records; `test_every_delivery_store_method_is_exercised_here` fails when the
@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import random
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,7 @@ from webhook_kit.queues import (
     EndpointRecord,
     LeaseQueue,
     MemoryQueue,
+    PostgresQueue,
     QueueCounts,
     SQLiteQueue,
     UnknownDeliveryError,
@@ -95,7 +97,15 @@ class QueueFactory:
     name: str
     open: Callable[[VirtualClock, Path], WebhookQueue]
     peer: Callable[[WebhookQueue], WebhookQueue]
-    close: Callable[[WebhookQueue], None]
+    close: Callable[[WebhookQueue], Awaitable[None] | None]
+    marks: tuple[pytest.MarkDecorator, ...] = ()
+
+
+async def close_handle(factory: QueueFactory, handle: WebhookQueue) -> None:
+    """``factory.close(handle)``, awaited if it returns an awaitable."""
+    closing = factory.close(handle)
+    if inspect.isawaitable(closing):
+        await closing
 
 
 def _sqlite_peer(queue: WebhookQueue) -> WebhookQueue:
@@ -106,6 +116,20 @@ def _sqlite_peer(queue: WebhookQueue) -> WebhookQueue:
 def _sqlite_close(queue: WebhookQueue) -> None:
     assert isinstance(queue, SQLiteQueue)
     queue.close()
+
+
+def _postgres_peer(queue: WebhookQueue) -> WebhookQueue:
+    assert isinstance(queue, PostgresQueue)
+    return PostgresQueue(queue.conninfo, clock=queue.clock, schema=queue.schema, pool_size=2)
+
+
+def _postgres_close(queue: WebhookQueue) -> Awaitable[None]:
+    assert isinstance(queue, PostgresQueue)
+    return queue.close()
+
+
+def _needs_postgres(clock: VirtualClock, directory: Path) -> WebhookQueue:
+    raise AssertionError("the factory fixture gives the PostgreSQL factory its database")
 
 
 QUEUE_FACTORIES: list[QueueFactory] = [
@@ -121,13 +145,29 @@ QUEUE_FACTORIES: list[QueueFactory] = [
         peer=_sqlite_peer,
         close=_sqlite_close,
     ),
+    QueueFactory(
+        "postgresql",
+        open=_needs_postgres,  # on the test session's database: see `factory`
+        peer=_postgres_peer,
+        close=_postgres_close,
+        marks=(pytest.mark.postgresql,),
+    ),
 ]
 """Every queue the suite runs on; add a backend by appending its factory."""
 
 
-@pytest.fixture(params=QUEUE_FACTORIES, ids=lambda factory: factory.name)
+@pytest.fixture(
+    params=[pytest.param(factory, marks=factory.marks) for factory in QUEUE_FACTORIES],
+    ids=lambda factory: factory.name,
+)
 def factory(request: pytest.FixtureRequest) -> QueueFactory:
     param: QueueFactory = request.param
+    if param.name == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")  # emptied for this test
+        return dataclasses.replace(
+            param,
+            open=lambda clock, directory: PostgresQueue(url, clock=clock, pool_size=2),
+        )
     return param
 
 
@@ -137,12 +177,14 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
-def queue(factory: QueueFactory, clock: VirtualClock, tmp_path: Path) -> Iterator[WebhookQueue]:
+async def queue(
+    factory: QueueFactory, clock: VirtualClock, tmp_path: Path
+) -> AsyncIterator[WebhookQueue]:
     opened = factory.open(clock, tmp_path)
     try:
         yield opened
     finally:
-        factory.close(opened)
+        await close_handle(factory, opened)
 
 
 pytestmark = pytest.mark.anyio
@@ -238,19 +280,19 @@ def claim_from_threads(
 
     async def claim_until_empty(handle: WebhookQueue, index: int) -> None:
         rng = random.Random(seed * 1000 + index)
-        while batch := await handle.claim(rng.randint(1, 3), lease_grace=GRACE):
-            claimed[index].extend(batch)
-            await asyncio.sleep(0)
+        try:
+            while batch := await handle.claim(rng.randint(1, 3), lease_grace=GRACE):
+                claimed[index].extend(batch)
+                await asyncio.sleep(0)
+        finally:
+            if handle is not queue:
+                await close_handle(factory, handle)
 
     def run(index: int) -> None:
         try:
             handle = factory.peer(queue)
-            try:
-                barrier.wait(10)
-                asyncio.run(claim_until_empty(handle, index))
-            finally:
-                if handle is not queue:
-                    factory.close(handle)
+            barrier.wait(10)
+            asyncio.run(claim_until_empty(handle, index))
         except BaseException as exc:
             errors.append(exc)
 
@@ -265,7 +307,7 @@ def claim_from_threads(
     return [claim for batch in claimed for claim in batch]
 
 
-def test_the_queue_implements_the_protocol(queue: WebhookQueue, clock: VirtualClock) -> None:
+async def test_the_queue_implements_the_protocol(queue: WebhookQueue, clock: VirtualClock) -> None:
     assert isinstance(queue, DeliveryStore)
     assert isinstance(queue, LeaseQueue)
     assert WebhookQueue is LeaseQueue
@@ -361,7 +403,7 @@ async def test_an_enqueued_job_is_visible_to_another_handle_on_return(
         assert (await queue.counts()).delivered == 1
     finally:
         if peer is not queue:
-            factory.close(peer)
+            await close_handle(factory, peer)
 
 
 # --- outcomes: retry at a time, attempt counting, dead letters -----------------------------------
@@ -1132,7 +1174,9 @@ async def test_dispatch_with_a_connection_is_refused_and_stores_nothing(
     queue: WebhookQueue,
 ) -> None:
     sub = WebhookSubscription("https://example.com/hooks", SECRET)
-    with pytest.raises(TypeError, match=type(queue).__name__):
+    # A queue that cannot join a transaction names itself; PostgresQueue names the driver's.
+    refusal = "psycopg" if isinstance(queue, PostgresQueue) else type(queue).__name__
+    with pytest.raises(TypeError, match=refusal):
         await sub.dispatch(queue, "order.created", {"n": 1}, connection=object())
     assert await queue.counts() == EMPTY
     assert len(secret_memory_of(queue)) == 0

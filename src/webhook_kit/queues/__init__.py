@@ -3,6 +3,8 @@ backends."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import QueueError, QueueStorageError, SchemaError, UnknownDeliveryError
 from .memory import MemoryQueue
 from .protocol import (
@@ -21,6 +23,9 @@ from .protocol import (
 from .sqlite import SQLiteQueue
 from .sqlite_schema import SCHEMA_VERSION
 
+if TYPE_CHECKING:
+    from .postgres import PostgresQueue
+
 __all__ = [
     "DEFAULT_RETENTION",
     "SCHEMA_VERSION",
@@ -33,6 +38,7 @@ __all__ = [
     "JobStore",
     "LeaseQueue",
     "MemoryQueue",
+    "PostgresQueue",
     "QueueCounts",
     "QueueError",
     "QueueStorageError",
@@ -41,3 +47,14 @@ __all__ = [
     "UnknownDeliveryError",
     "WebhookQueue",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # PostgresQueue is imported on first use: psycopg is an optional dependency (the extra
+    # `postgres`), and importing it costs every user of the other queues.
+    if name == "PostgresQueue":
+        from .postgres import PostgresQueue
+
+        globals()[name] = PostgresQueue
+        return PostgresQueue
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
