@@ -28,6 +28,7 @@ from .postgres_outcomes import OutcomeBatcher, Pending, batch_parameters
 from .postgres_schema import apply_schema
 from .postgres_sql import Statements, quoted_schema
 from .protocol import (
+    DEFAULT_RETENTION,
     UNLIMITED,
     Claim,
     ClaimLimits,
@@ -48,9 +49,6 @@ else:
     _DRIVER_MISSING = False
 
 __all__ = ["DEFAULT_POOL_SIZE", "DEFAULT_RETENTION", "PostgresQueue", "TimeSource"]
-
-DEFAULT_RETENTION = 7 * 24 * 3600.0
-"""Seconds a delivered job (and its attempt log) is kept before pruning: a week."""
 
 DEFAULT_POOL_SIZE = 8
 """Connections the queue's pool opens at most."""
