@@ -1006,7 +1006,7 @@ async def test_endpoint_records_are_saved_replaced_and_seen_by_every_handle(
         assert await queue.endpoint_records() == [enabled, paused]
     finally:
         if peer is not queue:
-            factory.close(peer)
+            await close_handle(factory, peer)
 
 
 def test_every_delivery_store_method_is_exercised_here() -> None:
