@@ -21,6 +21,7 @@ from webhook_kit.queues import (
     UnknownDeliveryError,
     WebhookQueue,
 )
+from webhook_kit.queues.memory_retention import DeliveredLog
 from webhook_kit.registrations import handler_of, secret_memory_of
 
 START = 1_700_000_000.0
@@ -589,3 +590,14 @@ async def test_a_queue_with_no_retention_keeps_nothing_delivered_past_its_next_w
     await deliver(queue, 1)  # recording prunes what is older than 0 s, once a minute
     with pytest.raises(UnknownDeliveryError):
         await queue.history(delivered)
+
+
+def test_pruning_finds_old_deliveries_behind_newer_ones() -> None:
+    # A wall clock may step back: a delivery made "earlier" can come after a later one.
+    log = DeliveredLog(keep=10, retention=10)
+    log.add("a", 100.0)
+    log.add("b", 90.0)
+    assert log.prune(100.0) == ([], 0)
+    assert log.prune(101.0) == (["b"], 1)
+    assert log.count == 1
+    assert log.prune(111.0) == (["a"], 1)

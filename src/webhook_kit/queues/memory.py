@@ -5,7 +5,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,6 +12,7 @@ from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError
 from ..events import WebhookEvent, endpoint_of
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
+from .memory_retention import PRUNE_EVERY, DeliveredLog
 from .protocol import (
     DEFAULT_RETENTION,
     UNLIMITED,
@@ -32,9 +32,6 @@ DEFAULT_KEEP_DELIVERED = 10_000
 
 _PENDING, _IN_FLIGHT, _DELIVERED, _DEAD = "pending", "in_flight", "delivered", "dead"
 
-_PRUNE_EVERY = 60.0  # seconds (the queue's clock) between the prunes recording outcomes makes
-_FORGOTTEN_BUCKET = 60.0  # seconds of delivery times one count of forgotten deliveries covers
-
 _DueRow = tuple[float, int, str]  # (due, sequence, id); a row whose entry moved on is stale
 
 
@@ -50,15 +47,6 @@ class _Entry:
     history: list[AttemptRecord] = field(default_factory=list)
     dead: DeadLetterRecord | None = None
     finished_at: float = 0.0
-
-
-@dataclass(slots=True)
-class _Forgotten:
-    """Deliveries delivered from ``since`` to ``since`` + `_FORGOTTEN_BUCKET` whose history
-    `keep_delivered` dropped: still counted as delivered until retention prunes them."""
-
-    since: float
-    count: int
 
 
 class MemoryQueue:
@@ -95,13 +83,7 @@ class MemoryQueue:
             raise InvalidInputError("keep_delivered must be a whole number, 0 or more")
         if isinstance(retention, bool) or not retention >= 0:  # NaN too
             raise InvalidInputError("retention must be a number of seconds, 0 or more")
-        self.keep_delivered = keep_delivered
-        self.retention = float(retention)
-        # Delivered deliveries still kept, in the order they were delivered; then, by the
-        # minute, how many older ones keep_delivered forgot (counted until they are pruned).
-        self._delivered_order: deque[str] = deque()
-        self._forgotten: deque[_Forgotten] = deque()
-        self._last_prune = 0.0
+        self._delivered = DeliveredLog(keep=keep_delivered, retention=float(retention))
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._entries: dict[str, _Entry] = {}
         # Each endpoint's pending jobs, earliest due first: a claim takes what each endpoint's
@@ -109,11 +91,20 @@ class MemoryQueue:
         self._due: dict[str, list[_DueRow]] = {}
         self._in_flight: dict[str, _Entry] = {}
         self._dead: dict[str, _Entry] = {}  # insertion order = dead-letter order
-        self._delivered = 0
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
         self._work = WorkSignal()
         self._endpoints: dict[str, EndpointRecord] = {}
+
+    @property
+    def retention(self) -> float:
+        """Seconds delivered deliveries are kept before pruning."""
+        return self._delivered.retention
+
+    @property
+    def keep_delivered(self) -> int:
+        """How many delivered deliveries keep their attempt history."""
+        return self._delivered.keep
 
     async def enqueue(self, event: WebhookEvent, *, not_before: float | None = None) -> None:
         """Store ``event`` (see `WebhookQueue.enqueue`)."""
@@ -210,10 +201,8 @@ class MemoryQueue:
             if isinstance(outcome, Delivered):
                 entry.state = _DELIVERED
                 entry.finished_at = now
-                self._delivered += 1
-                self._delivered_order.append(entry.event.id)
-                while len(self._delivered_order) > self.keep_delivered:
-                    self._forget_history(self._delivered_order.popleft())
+                for forgotten in self._delivered.add(entry.event.id, now):
+                    self._forget(forgotten)
             elif isinstance(outcome, RetryAt):
                 self._schedule(entry, outcome.at)
             elif isinstance(outcome, DeadLetter):
@@ -230,24 +219,11 @@ class MemoryQueue:
                     response_excerpt=attempt.response_excerpt,
                 )
                 self._dead[entry.event.id] = entry
-            if now - self._last_prune >= _PRUNE_EVERY:
+            if now - self._delivered.last_prune >= PRUNE_EVERY:
                 self._prune(now)
         if isinstance(outcome, RetryAt):
             self._work.notify()
         return True
-
-    def _forget_history(self, delivery_id: str) -> None:
-        """Drop a delivered delivery kept past `keep_delivered`, still counting it (called
-        under the lock)."""
-        entry = self._entries.get(delivery_id)
-        if entry is None or entry.state != _DELIVERED:
-            return
-        self._forget(delivery_id)
-        forgotten = self._forgotten
-        if forgotten and entry.finished_at < forgotten[-1].since + _FORGOTTEN_BUCKET:
-            forgotten[-1].count += 1
-        else:
-            forgotten.append(_Forgotten(entry.finished_at, 1))
 
     def _forget(self, delivery_id: str) -> None:
         """Drop a finished delivery: delivered past `keep_delivered` or `retention`, or a
@@ -388,7 +364,7 @@ class MemoryQueue:
                 pending=len(pending),
                 due=sum(1 for entry in pending if entry.due <= now),
                 in_flight=len(self._in_flight),
-                delivered=self._delivered,
+                delivered=self._delivered.count,
                 dead=len(self._dead),
             )
 
@@ -412,24 +388,9 @@ class MemoryQueue:
             return self._prune(self.clock.now())
 
     def _prune(self, now: float) -> int:
-        self._last_prune = now
-        cutoff = now - self.retention
-        pruned = 0
-        forgotten = self._forgotten
-        # A bucket goes once all of it is old: forgotten deliveries may outlive the retention
-        # by up to a bucket's length in `counts` (their history went long before).
-        while forgotten and forgotten[0].since + _FORGOTTEN_BUCKET <= cutoff:
-            pruned += forgotten.popleft().count
-        kept: deque[str] = deque()
-        for delivery_id in self._delivered_order:
-            entry = self._entries.get(delivery_id)
-            if entry is not None and entry.finished_at < cutoff:
-                self._forget(delivery_id)
-                pruned += 1
-            elif entry is not None:
-                kept.append(delivery_id)
-        self._delivered_order = kept
-        self._delivered -= pruned
+        old, pruned = self._delivered.prune(now)
+        for delivery_id in old:
+            self._forget(delivery_id)
         return pruned
 
     def __repr__(self) -> str:
