@@ -1,9 +1,9 @@
 """The queues the conformance suite runs on, each behind one small harness.
 
 A harness knows how its backend's workers run, how time passes for it, and what a worker that
-dies holding a job leaves behind; the tests know none of that. Memory and SQLite are worked by
-webhook-kit's own `Worker` on a `VirtualClock` (time jumps); PostgreSQL by procrastinate's
-worker on real time, so its retry delays in these tests are fractions of a second.
+dies holding a job leaves behind; the tests know none of that. Memory, SQLite and PostgreSQL
+are all worked by webhook-kit's own `Worker` on a `VirtualClock` (time jumps), so the same
+exact-gap assertions hold on each.
 
 To put a new backend through the suite, write a harness with these methods and add its maker
 to `BACKENDS`.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from webhook_kit import WebhookSubscription, Worker
-from webhook_kit.clock import Clock, SystemClock, VirtualClock
+from webhook_kit.clock import Clock, VirtualClock
 from webhook_kit.outcomes import AttemptRecord, DeadLetterRecord
 from webhook_kit.queues import MemoryQueue, QueueCounts, SQLiteQueue
 from webhook_kit.testing import MockReceiver
@@ -54,7 +54,6 @@ class Backend(Protocol):
     name: str
     queue: Inspectable
     clock: Clock
-    real_time: bool
     transactions: bool
 
     async def register(self, receiver: MockReceiver) -> None:
@@ -74,6 +73,9 @@ class Backend(Protocol):
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """An open transaction on the application's own connection (when supported)."""
+
+    def sync_transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """The same on a synchronous connection (a Django or Flask view's)."""
 
     async def aclose(self) -> None: ...
 
@@ -102,23 +104,21 @@ class _InProcessDelivery:
 
 
 class WorkerBackend(_InProcessDelivery):
-    """A queue run by webhook-kit's `Worker`, on a virtual clock."""
+    """A queue run by webhook-kit's `Worker`, on a virtual clock.
 
-    real_time = False
+    ``peer`` opens another handle on the same queue, as another process would (for memory,
+    the one queue: a process's memory is its own).
+    """
+
     transactions = False
 
-    def __init__(
-        self,
-        name: str,
-        queue: MemoryQueue | SQLiteQueue,
-        peer: Callable[[], MemoryQueue | SQLiteQueue],
-    ) -> None:
+    def __init__(self, name: str, queue: Any, peer: Callable[[], Awaitable[Any]]) -> None:
         super().__init__()
         self.name = name
         self.queue = queue
         self.clock: Clock = queue.clock
         self._peer = peer
-        self._handles: list[MemoryQueue | SQLiteQueue] = []
+        self._handles: list[Any] = []
 
     async def run_until_idle(self) -> None:
         await asyncio.wait_for(Worker(self.queue, concurrency=8).run_until_idle(), IDLE_DEADLINE)
@@ -127,7 +127,7 @@ class WorkerBackend(_InProcessDelivery):
         assert self._receiver is not None
         workers = []
         for _ in range(count):
-            handle = self._peer()
+            handle = await self._peer()
             if handle is not self.queue:
                 self._handles.append(handle)
             await self._register(handle, self._receiver)
@@ -145,98 +145,70 @@ class WorkerBackend(_InProcessDelivery):
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Any]:
         raise NotImplementedError(f"{self.name} cannot enqueue in a caller's transaction")
 
+    def sync_transaction(self) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError(f"{self.name} cannot enqueue in a caller's transaction")
+
+    async def _close_handle(self, handle: Any) -> None:
+        if isinstance(handle, SQLiteQueue):
+            handle.close()
+
     async def aclose(self) -> None:
         await self._close_clients()
         for handle in [*self._handles, self.queue]:
-            if isinstance(handle, SQLiteQueue):
-                handle.close()
+            await self._close_handle(handle)
 
 
-class ProcrastinateBackend(_InProcessDelivery):
-    """A `ProcrastinateQueue` run by procrastinate's worker, on real time."""
+class PostgresBackend(WorkerBackend):
+    """`PostgresQueue` run by webhook-kit's `Worker`, on a virtual clock (``time_source``
+    ``"clock"``: due dates and leases on the test's clock, not the server's), so the exact-gap
+    assertions hold here too. Peers are further `PostgresQueue` instances on the same database
+    and clock; a caller's transaction is a psycopg connection of the test's own."""
 
-    real_time = True
     transactions = True
 
-    def __init__(self, url: str) -> None:
-        from webhook_kit.queues.procrastinate import ProcrastinateQueue
-
-        super().__init__()
-        self.name = "postgresql"
+    def __init__(self, url: str, clock: VirtualClock) -> None:
         self.url = url
-        self.queue = ProcrastinateQueue(url)
-        self.clock: Clock = SystemClock()
-        self._handles: list[Any] = []
+        self._clock = clock
+        super().__init__("postgresql", _postgres_queue(url, clock), peer=self._open_peer)
 
-    async def open(self) -> None:
-        await self.queue.open()
-
-    async def _until_idle(self, queue: Any) -> None:
-        while True:
-            await queue.run_worker(wait=False, concurrency=4, poll_interval=0.05)
-            counts = await queue.counts()
-            if counts.pending == 0 and counts.in_flight == 0:
-                return
-            await asyncio.sleep(0.02)  # a retry falls due; pick it up then
-
-    async def run_until_idle(self) -> None:
-        await asyncio.wait_for(self._until_idle(self.queue), IDLE_DEADLINE)
-
-    async def run_workers(self, count: int) -> None:
-        from webhook_kit.queues.procrastinate import ProcrastinateQueue
-
-        assert self._receiver is not None
-        handles = []
-        for _ in range(count):
-            handle = ProcrastinateQueue(self.url)
-            self._handles.append(handle)
-            await handle.open()
-            await self._register(handle, self._receiver)
-            handles.append(handle)
-        await asyncio.wait_for(
-            asyncio.gather(*(self._until_idle(handle) for handle in handles)), IDLE_DEADLINE
-        )
-
-    async def interrupt_one(self) -> str:
-        """What a worker killed mid-attempt leaves: a job in ``doing`` under a silent worker."""
-        manager = self.queue.app.job_manager
-        worker_id = await manager.register_worker()
-        job = await manager.fetch_job(queues=[self.queue.queue_name], worker_id=worker_id)
-        assert job is not None, "nothing was due"
-        async with await _connect(self.url) as connection:
-            # The worker died an hour ago: its last heartbeat is that old.
-            await connection.execute(
-                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'"
-                " WHERE id = %s",
-                (worker_id,),
-            )
-        return str(job.task_kwargs["delivery_id"])
-
-    async def recover(self) -> None:
-        await self.queue.recover_stalled()  # what the sweep in every run_worker does
+    async def _open_peer(self) -> Any:
+        handle = _postgres_queue(self.url, self._clock)
+        await handle.open()
+        return handle
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:
-        async with await _connect(self.url) as connection, connection.transaction():
+        import psycopg
+
+        connection = await psycopg.AsyncConnection.connect(self.url, autocommit=False)
+        async with connection, connection.transaction():
             yield connection
 
-    async def aclose(self) -> None:
-        for handle in [*self._handles, self.queue]:
-            await handle.close()
-        await self._close_clients()
+    @contextlib.contextmanager
+    def sync_transaction(self) -> Iterator[Any]:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=False) as connection, connection.transaction():
+            yield connection
+
+    async def _close_handle(self, handle: Any) -> None:
+        await handle.close()
 
 
-async def _connect(url: str) -> Any:
-    import psycopg
+def _postgres_queue(url: str, clock: VirtualClock) -> Any:
+    from webhook_kit.queues.postgres import PostgresQueue
 
-    return await psycopg.AsyncConnection.connect(url, autocommit=False)
+    return PostgresQueue(url, clock=clock, time_source="clock")
 
 
 def _memory(request: pytest.FixtureRequest, tmp_path: Path) -> Awaitable[Backend]:
     queue = MemoryQueue(clock=VirtualClock(START))
 
+    async def same() -> MemoryQueue:
+        return queue
+
     async def make() -> Backend:
-        return WorkerBackend("memory", queue, peer=lambda: queue)
+        return WorkerBackend("memory", queue, peer=same)
 
     return make()
 
@@ -245,10 +217,11 @@ def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Awaitable[Backend
     clock = VirtualClock(START)
     path = tmp_path / "queue.sqlite3"
 
+    async def peer() -> SQLiteQueue:
+        return SQLiteQueue(path, clock=clock)
+
     async def make() -> Backend:
-        return WorkerBackend(
-            "sqlite", SQLiteQueue(path, clock=clock), peer=lambda: SQLiteQueue(path, clock=clock)
-        )
+        return WorkerBackend("sqlite", SQLiteQueue(path, clock=clock), peer=peer)
 
     return make()
 
@@ -257,8 +230,8 @@ def _postgresql(request: pytest.FixtureRequest, tmp_path: Path) -> Awaitable[Bac
     url: str = request.getfixturevalue("postgres_url")
 
     async def make() -> Backend:
-        backend = ProcrastinateBackend(url)
-        await backend.open()
+        backend = PostgresBackend(url, VirtualClock(START))
+        await backend.queue.open()
         return backend
 
     return make()

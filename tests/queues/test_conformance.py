@@ -25,7 +25,6 @@ from webhook_kit.testing import MockReceiver, Reply
 SECRET = "conformance-suite-secret"
 BASE_DELAY = 0.2
 POLICY = RetryPolicy(max_attempts=3, base_delay=BASE_DELAY, factor=2, max_delay=10, jitter=0)
-REAL_TIME_SLACK = 1.5  # on real time a retry may come this much later than due (polling)
 
 pytestmark = pytest.mark.anyio
 
@@ -57,13 +56,10 @@ def subscription(receiver: MockReceiver) -> WebhookSubscription:
 
 
 def assert_gaps(backend: Backend, gaps: list[float], expected: list[float]) -> None:
-    """Exact on a virtual clock; on real time, never early and at most a poll or two late."""
+    """Exact: every backend runs on a virtual clock."""
     assert len(gaps) == len(expected), gaps
     for gap, due in zip(gaps, expected, strict=True):
-        if backend.real_time:
-            assert due - 0.01 <= gap <= due + REAL_TIME_SLACK, (gaps, expected)
-        else:
-            assert gap == pytest.approx(due), (gaps, expected)
+        assert gap == pytest.approx(due), (backend.name, gaps, expected)
 
 
 async def test_each_delivery_arrives_once_with_its_id_and_body(
@@ -231,10 +227,42 @@ async def test_dispatch_in_a_transaction_or_a_type_error(
 
     with pytest.raises(RuntimeError, match="the order failed"):
         await order_that_fails()
+    assert await backend.queue.counts() == QueueCounts(0, 0, 0, 0, 0)
     async with backend.transaction() as connection:
         committed = await subscription.dispatch(
             backend.queue, "order.committed", {}, connection=connection
         )
+        assert await backend.queue.counts() == QueueCounts(0, 0, 0, 0, 0)  # not yet committed
+    await backend.run_until_idle()
+    assert receiver.unique_ids() == [committed]
+
+
+async def test_dispatch_sync_in_a_transaction_or_a_type_error(
+    backend: Backend, receiver: MockReceiver, subscription: WebhookSubscription
+) -> None:
+    if not backend.transactions:
+        with pytest.raises(TypeError, match="cannot enqueue inside your transaction"):
+            subscription.dispatch_sync(backend.queue, "order.created", {}, connection=object())
+        assert await backend.queue.counts() == QueueCounts(0, 0, 0, 0, 0)
+        return
+
+    def order_that_fails() -> None:
+        with backend.sync_transaction() as connection:
+            subscription.dispatch_sync(
+                backend.queue, "order.rolled_back", {}, connection=connection
+            )
+            raise RuntimeError("the order failed")
+
+    def order_that_commits() -> str:
+        with backend.sync_transaction() as connection:
+            return subscription.dispatch_sync(
+                backend.queue, "order.committed", {}, connection=connection
+            )
+
+    with pytest.raises(RuntimeError, match="the order failed"):
+        await anyio.to_thread.run_sync(order_that_fails)
+    assert await backend.queue.counts() == QueueCounts(0, 0, 0, 0, 0)
+    committed = await anyio.to_thread.run_sync(order_that_commits)
     await backend.run_until_idle()
     assert receiver.unique_ids() == [committed]
 
