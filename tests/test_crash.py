@@ -1,25 +1,35 @@
-"""THE CRASH TEST: what operators fear, done on purpose.
+"""THE CRASH TEST: what operators fear, done on purpose, on every durable queue.
 
-2,000 deliveries are dispatched into a SQLite queue file; ``webhook-kit worker`` delivers them
-to a real receiver on 127.0.0.1 and is killed with SIGKILL at random (seeded) moments, several
-times, mid-delivery, and restarted each time. Afterwards: every delivery arrived at least once,
-every redelivery carried the same ``X-Webhook-Id``, body and signature, the receiver's unique
-ids are exactly the 2,000 dispatched, nothing is left pending or in flight, and the last worker
-stops on SIGTERM with exit code 0.
+2,000 deliveries are dispatched into the queue; worker processes deliver them to a real
+receiver on 127.0.0.1. One worker, the victim, is killed with SIGKILL at random (seeded)
+moments, mid-delivery, four times, and restarted each time; the last kill lands while a
+delivery an earlier kill interrupted is sent again. Afterwards: every delivery arrived at least
+once, every redelivery carried the same ``X-Webhook-Id``, body and signature, the receiver's
+unique ids are exactly the 2,000 dispatched, nothing is left pending or in flight, and every
+worker stops on SIGTERM with exit code 0.
 
-Run it alone with ``pytest tests/test_crash.py`` (or ``-k crash``). It takes ~15-25 s: a worker
-process starts five times and the killed workers' leases must expire (a 2 s attempt timeout
-plus ``--lease-grace 1``) before their jobs are claimed again.
+- SQLite: ``webhook-kit worker --db FILE`` alone (one machine, one file).
+- PostgreSQL: three worker processes on one database (``queues/postgres_worker_process.py``:
+  `Worker` on a `PostgresQueue`, logging its claims and outcomes); the victim runs more at
+  once than the two others, so it always holds leases when it is killed and takes most of the
+  interrupted deliveries again once their leases expire.
+
+A killed worker's leases expire 3 s after its claim (a 2 s attempt timeout plus a lease grace
+of 1 s), and its jobs come back then. Run it alone with ``pytest tests/test_crash.py``; each
+backend takes ~15-25 s.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
@@ -33,160 +43,272 @@ from worker_processes import assert_every_delivery_arrived_intact, dispatch_orde
 SEED = 20_240_611
 DELIVERIES = 2_000
 KILLS = 4
-# The last kill waits until its worker redelivers jobs the earlier kills interrupted. (Those
-# are due again when their leases expire, so they come after the backlog due before then.)
+# The last kill waits until the victim sends again deliveries the earlier kills interrupted.
+# (Those are due again when their leases expire, so they come after the backlog due before.)
 RECOVERING_KILL = KILLS - 1
-CONCURRENCY = 32
 TIMEOUT = 2.0  # seconds per attempt …
 LEASE_GRACE = 1.0  # … so a killed worker's leases expire 3 s after it claimed
 SECRET = "crash-test-secret"
 # Short, exact retries: a hiccup under load must not park a delivery for minutes.
 RETRIES = RetryPolicy(max_attempts=50, base_delay=0.2, factor=1, max_delay=0.2, jitter=0)
+POSTGRES_HELPER = Path(__file__).parent / "queues" / "postgres_worker_process.py"
+
+pytestmark = pytest.mark.anyio
 
 
-def worker_command(db: Path) -> list[str]:
-    """``webhook-kit worker`` through the installed console script, on this interpreter."""
-    script = Path(sys.executable).with_name("webhook-kit")
-    if script.is_file():
-        command = [sys.executable, str(script)]
-    else:  # not installed as a script here: the same entry point
-        command = [sys.executable, "-c", "from webhook_kit.cli import main; main()"]
-    return [
-        *command,
-        "worker",
-        "--db",
-        str(db),
-        "--concurrency",
-        str(CONCURRENCY),
-        "--lease-grace",
-        str(LEASE_GRACE),
-    ]
+@dataclass
+class WorkerProcess:
+    """One worker process, its output, and (where it keeps one) its log of claims and
+    recorded outcomes."""
 
-
-class WorkerRuns:
-    """Starts ``webhook-kit worker`` processes, one at a time, each with its own log file."""
-
-    def __init__(self, db: Path, directory: Path) -> None:
-        self.db = db
-        self.directory = directory
-        self.runs: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log = self.directory / f"worker-{len(self.runs) + 1}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                worker_command(self.db),
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=output,
-                cwd=self.directory,
-            )
-        self.runs.append((process, log))
-        return process
-
-    name = "worker"
-
-    @property
-    def process(self) -> subprocess.Popen[bytes]:
-        """The latest run (the one a wait watches)."""
-        return self.runs[-1][0]
+    name: str
+    process: subprocess.Popen[bytes]
+    output: Path
+    claim_log: Path | None = None
 
     def describe(self) -> str:
-        return self.log()
+        text = self.output.read_text(encoding="utf-8", errors="replace")[-3000:]
+        return f"worker {self.name} (pid {self.process.pid}, exit {self.process.poll()}):\n{text}"
 
-    def log(self) -> str:
-        process, log = self.runs[-1]
-        text = log.read_text(encoding="utf-8", errors="replace")
-        return f"worker run {len(self.runs)} (exit {process.poll()}), log tail:\n{text[-3000:]}"
+    def log_lines(self) -> list[dict[str, Any]]:
+        if self.claim_log is None or not self.claim_log.exists():
+            return []
+        text = self.claim_log.read_text(encoding="utf-8")
+        # The last line may be half-written while the process runs.
+        return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
+
+    def unrecorded_claims(self) -> list[dict[str, Any]]:
+        """Claims it got whose outcome it has not recorded (yet, or ever: it was killed)."""
+        lines = self.log_lines()
+        recorded = {line["token"] for line in lines if line["kind"] == "record"}
+        return [
+            line for line in lines if line["kind"] == "claim" and line["token"] not in recorded
+        ]
+
+    async def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return await anyio.to_thread.run_sync(self.process.wait, 60)
+
+    async def kill(self) -> int:
+        self.process.kill()
+        return await anyio.to_thread.run_sync(self.process.wait, 60)
+
+
+class CrashBackend(Protocol):
+    """How the crash test runs workers on one kind of queue, and looks at what they hold."""
+
+    queue: Any
+    survivors: int  # workers beside the victim, never killed
+    victim_concurrency: int
+    survivor_concurrency: int
+    receiver_delay: float  # each answer (200) comes this late: kills find attempts in flight
+
+    def start(self, name: str, concurrency: int) -> WorkerProcess:
+        """Start a worker process on the queue."""
+        ...
+
+    def ready(self, worker: WorkerProcess) -> bool:
+        """Whether the worker is about to claim."""
+        ...
+
+    async def victim_holds_leases(self, victim: WorkerProcess, *, redeliveries: bool) -> bool:
+        """Whether the victim holds leases (on deliveries sent before, if ``redeliveries``)."""
+        ...
+
+
+class _Processes:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: list[WorkerProcess] = []
+
+    def _popen(self, name: str, command: list[str], claim_log: Path | None) -> WorkerProcess:
+        output = self.directory / f"{name}-{len(self.started) + 1}.log"
+        with output.open("wb") as stream:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=stream,
+                stderr=stream,
+                cwd=self.directory,
+            )
+        worker = WorkerProcess(name, process, output, claim_log)
+        self.started.append(worker)
+        return worker
 
     def kill_all(self) -> None:
-        for process, _ in self.runs:
-            if process.poll() is None:
-                process.kill()
-                process.wait(60)
+        for worker in self.started:
+            if worker.process.poll() is None:
+                worker.process.kill()
+                worker.process.wait(60)
 
 
-@pytest.mark.anyio
+class SQLiteCrash(_Processes):
+    """``webhook-kit worker --db FILE``, the victim alone on the file."""
+
+    survivors = 0
+    victim_concurrency = 32
+    survivor_concurrency = 0
+    receiver_delay = 0.05
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.db = directory / "queue.sqlite3"
+        self.queue = SQLiteQueue(self.db)
+
+    def start(self, name: str, concurrency: int) -> WorkerProcess:
+        script = Path(sys.executable).with_name("webhook-kit")
+        if script.is_file():  # the installed console script, on this interpreter
+            command = [sys.executable, str(script)]
+        else:  # not installed as a script here: the same entry point
+            command = [sys.executable, "-c", "from webhook_kit.cli import main; main()"]
+        options = ["--concurrency", str(concurrency), "--lease-grace", str(LEASE_GRACE)]
+        return self._popen(name, [*command, "worker", "--db", str(self.db), *options], None)
+
+    def ready(self, worker: WorkerProcess) -> bool:
+        return "worker started" in worker.output.read_text(encoding="utf-8", errors="replace")
+
+    async def victim_holds_leases(self, victim: WorkerProcess, *, redeliveries: bool) -> bool:
+        del victim, redeliveries  # the only worker: whatever is in flight is its
+        return (await self.queue.counts()).in_flight > 0
+
+
+class PostgresCrash(_Processes):
+    """Three `Worker` processes on one database: the victim and two slower survivors."""
+
+    survivors = 2
+    # The survivors alone deliver ~40 a second (2 x 2 at 0.1 s each): however slowly a loaded
+    # machine restarts the victim, they cannot drain the backlog before the kills are done.
+    victim_concurrency = 16
+    survivor_concurrency = 2
+    receiver_delay = 0.1
+
+    def __init__(self, directory: Path, url: str) -> None:
+        from webhook_kit.queues.postgres import PostgresQueue
+
+        super().__init__(directory)
+        self.url = url
+        self.queue = PostgresQueue(url)
+
+    def start(self, name: str, concurrency: int) -> WorkerProcess:
+        claim_log = self.directory / f"{name}-{len(self.started) + 1}.claims.jsonl"
+        command = [
+            sys.executable,
+            str(POSTGRES_HELPER),
+            self.url,
+            str(claim_log),
+            "--concurrency",
+            str(concurrency),
+            "--lease-grace",
+            str(LEASE_GRACE),
+        ]
+        return self._popen(name, command, claim_log)
+
+    def ready(self, worker: WorkerProcess) -> bool:
+        return any(line["kind"] == "ready" for line in worker.log_lines())
+
+    async def victim_holds_leases(self, victim: WorkerProcess, *, redeliveries: bool) -> bool:
+        held = victim.unrecorded_claims()
+        return any(claim["attempt"] >= 2 for claim in held) if redeliveries else bool(held)
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)],
+)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CrashBackend]:
+    if request.param == "sqlite":
+        sqlite = SQLiteCrash(tmp_path)
+        try:
+            yield sqlite
+        finally:
+            sqlite.kill_all()
+            sqlite.queue.close()
+    else:
+        postgres = PostgresCrash(tmp_path, request.getfixturevalue("postgres_url"))
+        try:
+            async with postgres.queue:
+                yield postgres
+        finally:
+            postgres.kill_all()
+
+
 async def test_crash_sigkilled_workers_lose_nothing_and_redeliver_the_same_bytes(
-    tmp_path: Path,
+    backend: CrashBackend,
 ) -> None:
     rng = random.Random(SEED)
-    db = tmp_path / "queue.sqlite3"
-    queue = SQLiteQueue(db)
     receiver = MockReceiver()
     receiver.expect_signature(SECRET)
-    # 200 after 50 ms: a kill always finds attempts in flight, some already answered.
-    receiver.script([Delay(0.05)])
-    workers = WorkerRuns(db, tmp_path)
-    try:
-        with receiver.serve_in_thread() as url:
-            sub = (
-                WebhookSubscription(url, SECRET)
-                .allow_private_targets(True)
-                .timeout(TIMEOUT)
-                .retry_policy(RETRIES)
-            )
-            payloads = await dispatch_orders(sub, queue, DELIVERIES)
-
-            def received() -> int:
-                return len(receiver.deliveries)
-
-            def redeliveries() -> int:
-                return len(receiver.deliveries) - len(receiver.unique_ids())
-
-            for kill in range(KILLS):
-                process = workers.start()
-                progress: Callable[[], int]
-                if kill == RECOVERING_KILL:
-                    # Kill it while it sends interrupted jobs again: they must recover twice.
-                    progress, target = redeliveries, redeliveries() + 1
-                    moment = rng.uniform(0, 0.05)  # a few rounds of redeliveries are left
-                else:
-                    progress, target = received, received() + rng.randint(40, 200)
-                    moment = rng.uniform(0, 0.25)
-
-                async def ready_to_kill(
-                    progress: Callable[[], int] = progress, target: int = target
-                ) -> bool:
-                    return progress() >= target
-
-                await wait_for(
-                    ready_to_kill, within=60, what=f"kill {kill + 1}", workers=[workers]
-                )
-                await anyio.sleep(moment)  # a random moment mid-delivery
-                process.kill()
-                assert await anyio.to_thread.run_sync(process.wait, 60) == -signal.SIGKILL
-                counts = await queue.counts()
-                assert counts.in_flight > 0, counts  # mid-work: it left leases behind
-
-            process = workers.start()
-
-            async def started() -> bool:
-                return "worker started" in workers.log()
-
-            await wait_for(started, within=60, what="the last worker to start", workers=[workers])
-
-            async def drained() -> bool:
-                counts = await queue.counts()
-                return (counts.pending, counts.in_flight, counts.delivered) == (
-                    0,
-                    0,
-                    DELIVERIES,
-                )
-
-            await wait_for(drained, within=120, what="the queue to drain", workers=[workers])
-            process.send_signal(signal.SIGTERM)
-            assert await anyio.to_thread.run_sync(process.wait, 60) == 0, workers.log()
-
-        assert_every_delivery_arrived_intact(receiver, payloads)
-
-        assert await queue.counts() == QueueCounts(
-            pending=0, due=0, in_flight=0, delivered=DELIVERIES, dead=0
+    receiver.script([Delay(backend.receiver_delay)])  # then 200
+    with receiver.serve_in_thread() as url:
+        sub = (
+            WebhookSubscription(url, SECRET)
+            .allow_private_targets(True)
+            .timeout(TIMEOUT)
+            .retry_policy(RETRIES)
         )
-        assert await queue.list_dead_letters() == []
-        for delivery_id in payloads:
-            history = await queue.history(delivery_id)
-            assert history[-1].outcome == "delivered"
-    finally:
-        workers.kill_all()
-        queue.close()
+        payloads = await dispatch_orders(sub, backend.queue, DELIVERIES)
+        survivors = [
+            backend.start(name, backend.survivor_concurrency)
+            for name in ("b", "c")[: backend.survivors]
+        ]
+
+        def received() -> int:
+            return len(receiver.deliveries)
+
+        def redeliveries() -> int:
+            return len(receiver.deliveries) - len(receiver.unique_ids())
+
+        for kill in range(KILLS):
+            victim = backend.start("a", backend.victim_concurrency)
+            everyone = [*survivors, victim]
+            recovering = kill == RECOVERING_KILL
+            progress: Callable[[], int]
+            if recovering:
+                # Kill it while it sends interrupted jobs again: they must recover twice.
+                progress, target = redeliveries, redeliveries() + 1
+                moment = rng.uniform(0, 0.05)  # a few rounds of redeliveries are left
+            else:
+                progress, target = received, received() + rng.randint(40, 200)
+                moment = rng.uniform(0, 0.25)
+
+            async def ready_to_kill(
+                progress: Callable[[], int] = progress,
+                target: int = target,
+                victim: WorkerProcess = victim,
+                recovering: bool = recovering,
+            ) -> bool:
+                return progress() >= target and await backend.victim_holds_leases(
+                    victim, redeliveries=recovering
+                )
+
+            await wait_for(ready_to_kill, within=60, what=f"kill {kill + 1}", workers=everyone)
+            await anyio.sleep(moment)  # a random moment mid-delivery
+            assert await victim.kill() == -signal.SIGKILL
+            # Mid-work: it left leases behind.
+            assert await backend.victim_holds_leases(victim, redeliveries=recovering), (
+                victim.describe()
+            )
+
+        victim = backend.start("a", backend.victim_concurrency)
+        everyone = [*survivors, victim]
+
+        async def started() -> bool:
+            return all(backend.ready(worker) for worker in everyone)
+
+        await wait_for(started, within=60, what="the last workers to start", workers=everyone)
+
+        async def drained() -> bool:
+            counts = await backend.queue.counts()
+            return (counts.pending, counts.in_flight, counts.delivered) == (0, 0, DELIVERIES)
+
+        await wait_for(drained, within=120, what="the queue to drain", workers=everyone)
+        exits = {worker.name: await worker.terminate() for worker in everyone}
+        assert set(exits.values()) == {0}, "\n".join(worker.describe() for worker in everyone)
+
+    assert_every_delivery_arrived_intact(receiver, payloads)
+    assert await backend.queue.counts() == QueueCounts(
+        pending=0, due=0, in_flight=0, delivered=DELIVERIES, dead=0
+    )
+    assert await backend.queue.list_dead_letters() == []
+    for delivery_id in payloads:
+        history = await backend.queue.history(delivery_id)
+        assert history[-1].outcome == "delivered"

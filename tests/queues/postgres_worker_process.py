@@ -1,71 +1,121 @@
-"""A worker process for ``test_postgres_processes.py``: `ProcrastinateQueue.run_worker` on a
-PostgreSQL database, delivering whatever is due.
+"""A worker process for the PostgreSQL multi-process tests: webhook-kit's `Worker` on a
+`PostgresQueue`, logging every claim it gets and every outcome it records.
 
 Usage:
 
-    python postgres_worker_process.py URL [--name NAME] [--concurrency N]
-        [--poll-interval S] [--heartbeat-interval S] [--stalled-after S] [--sweep-interval S]
+    python postgres_worker_process.py URL LOG [--concurrency N] [--lease-grace SECONDS]
+        [--health] [--endpoint-sync-interval SECONDS]
 
-Logs to stderr (procrastinate's worker and webhook-kit at INFO), ending with a line
-``ready pid=… name=…`` once the delivery handler is installed and the worker is about to start.
-SIGTERM or SIGINT: cancel `run_worker` (attempts in flight finish), close the queue, exit 0.
+Appends JSON lines to LOG: ``{"kind": "ready", "pid": …}`` once the worker is about to run;
+``{"kind": "claim", "pid", "id", "attempt", "token", "claimed_at", "lease_until"}`` for every
+claim, written and flushed as soon as the claim returns, before its attempt starts
+(``claimed_at`` is ``lease_until`` less the event's timeout and the grace); and
+``{"kind": "record", "pid", "id", "token", "accepted"}`` once an outcome's commit returned.
+The queue keeps time on the database server's clock (the default). Endpoint health is off
+unless ``--health`` (its deferrals are claims too, and some tests count claims). SIGTERM or
+SIGINT: finish what is in flight, exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
+import json
 import os
 import signal
-import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
 
-from webhook_kit import WebhookSubscription
-from webhook_kit.queues.procrastinate import ProcrastinateQueue
+import webhook_kit.worker as worker_module
+from webhook_kit import WebhookSubscription, Worker
+from webhook_kit.outcomes import AttemptRecord, Outcome
+from webhook_kit.queues import Claim
+from webhook_kit.queues.postgres import PostgresQueue
+from webhook_kit.queues.protocol import UNLIMITED, ClaimLimits
+
+
+class LoggingQueue(PostgresQueue):
+    """A `PostgresQueue` that appends every claim it hands out and every outcome it records
+    to a log."""
+
+    def __init__(self, url: str, log: TextIO) -> None:
+        super().__init__(url)
+        self.log = log
+
+    def write(self, line: dict[str, object]) -> None:
+        self.log.write(json.dumps(line) + "\n")
+        self.log.flush()
+
+    async def claim(
+        self, limit: int, *, lease_grace: float, limits: ClaimLimits = UNLIMITED
+    ) -> Sequence[Claim]:
+        claims = await super().claim(limit, lease_grace=lease_grace, limits=limits)
+        for claim in claims:
+            self.write(
+                {
+                    "kind": "claim",
+                    "pid": os.getpid(),
+                    "id": claim.event.id,
+                    "attempt": claim.attempt,
+                    "token": claim.token,
+                    "claimed_at": claim.lease_until - claim.event.timeout - lease_grace,
+                    "lease_until": claim.lease_until,
+                }
+            )
+        return claims
+
+    async def record(self, claim: Claim, outcome: Outcome, attempt: AttemptRecord) -> bool:
+        accepted = await super().record(claim, outcome, attempt)
+        self.write(
+            {
+                "kind": "record",
+                "pid": os.getpid(),
+                "id": claim.event.id,
+                "token": claim.token,
+                "accepted": accepted,
+            }
+        )
+        return accepted
 
 
 async def run(arguments: argparse.Namespace) -> None:
-    async with ProcrastinateQueue(arguments.url) as queue:
-        await WebhookSubscription.register(queue)
-        worker = asyncio.create_task(
-            queue.run_worker(
+    with arguments.log.open("a", encoding="utf-8") as log:
+        async with LoggingQueue(arguments.url, log) as queue:
+            await WebhookSubscription.register(queue)
+            worker = Worker(
+                queue,
                 concurrency=arguments.concurrency,
-                name=arguments.name,
-                poll_interval=arguments.poll_interval,
-                heartbeat_interval=arguments.heartbeat_interval,
-                stalled_after=arguments.stalled_after,
-                sweep_interval=arguments.sweep_interval,
+                lease_grace=arguments.lease_grace,
+                health=arguments.health,
             )
-        )
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, worker.cancel)
-        print(f"ready pid={os.getpid()} name={arguments.name}", file=sys.stderr, flush=True)
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker
-        print(f"stopped pid={os.getpid()} name={arguments.name}", file=sys.stderr, flush=True)
+            loop = asyncio.get_running_loop()
+            stopping: set[asyncio.Task[None]] = set()
+
+            def stop() -> None:
+                task = loop.create_task(worker.stop())
+                stopping.add(task)
+                task.add_done_callback(stopping.discard)
+
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop)
+            queue.write({"kind": "ready", "pid": os.getpid()})
+            await worker.run()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
-    parser.add_argument("--name", default="webhook-kit")
+    parser.add_argument("log", type=Path)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--poll-interval", type=float, default=0.2)
-    parser.add_argument("--heartbeat-interval", type=float, default=0.5)
-    parser.add_argument("--stalled-after", type=float, default=3.0)
-    parser.add_argument("--sweep-interval", type=float, default=1.0)
+    parser.add_argument("--lease-grace", type=float, default=15.0)
+    parser.add_argument("--health", action="store_true")
+    parser.add_argument("--endpoint-sync-interval", type=float)
     arguments = parser.parse_args()
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
-    )
-    # A line per attempt is too much for thousands of deliveries: warnings and errors only
-    # (stalled-job recovery, failed database calls) beside the ready and stopped lines.
-    logging.getLogger("procrastinate.worker").setLevel(logging.WARNING)
-    logging.getLogger("webhook_kit.delivery").setLevel(logging.WARNING)
+    if arguments.endpoint_sync_interval is not None:
+        # How often a running worker reads the endpoint records others saved (5 s by
+        # default): shortened so a test sees another process's enable soon.
+        worker_module._ENDPOINT_SYNC_INTERVAL = arguments.endpoint_sync_interval
     asyncio.run(run(arguments))
 
 
