@@ -545,3 +545,41 @@ def test_without_psycopg_the_queues_import_and_the_constructor_names_the_extra()
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=WAIT
     )
     assert "webhook-kit[postgres]" in result.stdout
+
+
+# --- group commit --------------------------------------------------------------------------------
+
+
+async def test_outcomes_arriving_together_share_one_statement(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    write = PostgresQueue._write_outcomes
+
+    async def counted(self: PostgresQueue, batch: Any) -> set[str]:
+        batches.append(len(batch))
+        return await write(self, batch)
+
+    monkeypatch.setattr(PostgresQueue, "_write_outcomes", counted)
+    async with PostgresQueue(postgres_url, clock=VirtualClock(START)) as queue:
+        for _ in range(100):
+            await queue.enqueue(make_event())
+        claims = await queue.claim(100, lease_grace=GRACE)
+        results = await asyncio.gather(
+            *(
+                queue.record(claim, RetryAt(START + 60), attempt_of(claim.event))
+                for claim in claims
+            )
+        )
+        assert results == [True] * 100
+        assert batches == [100]
+        # The same claim recorded twice at once: the first holds the lease, the second lost it.
+        assert await queue.claim(1, lease_grace=GRACE) == []  # each retry is due in 60 s
+    async with PostgresQueue(postgres_url, clock=VirtualClock(START + 61)) as queue:
+        claim = (await queue.claim(1, lease_grace=GRACE))[0]
+        twice = await asyncio.gather(
+            queue.record(claim, RetryAt(START + 600), attempt_of(claim.event, 2)),
+            queue.record(claim, RetryAt(START + 600), attempt_of(claim.event, 2)),
+        )
+        assert list(twice) == [True, False]
+        assert [record.attempt for record in await queue.history(claim.event.id)] == [1, 2]

@@ -5,6 +5,11 @@ back), outcomes arriving together share one statement and one commit (`postgres_
 enqueue is one INSERT whose ``pg_notify`` wakes idle workers in every process (a dedicated
 LISTEN connection per queue). Due dates and leases are kept on the database server's clock by
 default (`time_source`), so workers whose clocks disagree still agree on who holds a lease.
+
+Durability: an enqueue commits with the server's ``synchronous_commit`` (durable on return).
+Claims and outcomes commit without waiting for the WAL flush: a crash of the *server* may lose
+the last moments of them, and those deliveries are then attempted again once their lease runs
+out — at least once, never lost.
 The SQL text is in `postgres_sql`, the schema and its migrations in `postgres_schema`.
 """
 
@@ -424,9 +429,9 @@ class PostgresQueue:
     async def record(self, claim: Claim, outcome: Outcome, attempt: AttemptRecord) -> bool:
         """Record an attempt and its outcome; ``False`` if the lease was lost.
 
-        Outcomes share statements and commits: the first waits a moment for others to join it
-        (`postgres_outcomes.GROUP_COMMIT_WINDOW`). Each call returns once its outcome is
-        committed.
+        Outcomes share statements and commits: those that arrive while earlier ones are being
+        written go together in the next (`postgres_outcomes`). Each call returns once its
+        outcome is committed.
         """
         return await self._outcomes.submit(claim, outcome, attempt)
 

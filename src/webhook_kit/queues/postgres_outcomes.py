@@ -1,26 +1,30 @@
 """Group commit for the PostgreSQL queue: outcomes arriving together share one statement.
 
-The first outcome of a batch waits `GROUP_COMMIT_WINDOW` for others (at most
-`GROUP_COMMIT_MAX`), then one statement — arrays of every outcome, unnested — updates the jobs
-whose lease still holds, inserts their attempts and dead letters, and commits once.
+An outcome is written at once (on the loop's next turn, with those that came in the same turn)
+when fewer than `WRITERS` batches are being written; otherwise it waits with the others that
+come meanwhile, and they go together (at most `GROUP_COMMIT_MAX`) as soon as a write ends. So
+a lone outcome waits for nothing, and under load the batches grow by themselves, without a
+fixed window. One statement — arrays of every outcome, unnested — updates the jobs whose lease
+still holds, inserts their attempts and dead letters, and commits once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..outcomes import AttemptRecord, DeadLetter, Delivered, Outcome, RetryAt
 from .protocol import Claim
 
-__all__ = ["GROUP_COMMIT_MAX", "GROUP_COMMIT_WINDOW", "OutcomeBatcher", "batch_parameters"]
-
-GROUP_COMMIT_WINDOW = 0.002
-"""Seconds the first outcome of a batch waits for others to share its statement and commit."""
+__all__ = ["GROUP_COMMIT_MAX", "WRITERS", "OutcomeBatcher", "batch_parameters"]
 
 GROUP_COMMIT_MAX = 512
 """Outcomes in one statement at most."""
+
+WRITERS = 2
+"""Batches written at once; outcomes arriving while as many are in progress form the next."""
 
 Pending = tuple[Claim, Outcome, AttemptRecord]
 
@@ -28,54 +32,67 @@ Pending = tuple[Claim, Outcome, AttemptRecord]
 def batch_parameters(
     batch: Sequence[Pending], translate: Callable[[float], float]
 ) -> dict[str, Any]:
-    """The array parameters of `Statements.outcomes` for ``batch``.
+    """The parameters of `Statements.outcomes` for ``batch``: one JSON array of outcomes.
 
     Args:
         batch: claims with their outcome and attempt, no delivery twice.
         translate: turns a caller's time (a retry's ``at``) into the statement's due parameter.
+
+    Raises:
+        TypeError: an outcome that is not `RetryAt`, `Delivered` or `DeadLetter`.
     """
-    ids: list[str] = []
-    tokens: list[int] = []
-    states: list[str] = []
-    dues: list[float | None] = []
-    reasons: list[str | None] = []
-    gone: list[bool | None] = []
-    for claim, outcome, _ in batch:
-        ids.append(claim.event.id)
-        tokens.append(claim.token)
+    rows: list[tuple[Any, ...]] = []
+    for position, (claim, outcome, attempt) in enumerate(batch):
+        due: float | None = None
+        reason: str | None = None
+        gone: bool | None = None
         if isinstance(outcome, RetryAt):
-            states.append("pending")
-            dues.append(translate(outcome.at))
-            reasons.append(None)
-            gone.append(None)
+            state, due = "pending", translate(outcome.at)
         elif isinstance(outcome, Delivered):
-            states.append("delivered")
-            dues.append(None)
-            reasons.append(None)
-            gone.append(None)
+            state = "delivered"
         elif isinstance(outcome, DeadLetter):
-            states.append("dead")
-            dues.append(None)
-            reasons.append(outcome.reason)
-            gone.append(outcome.gone)
+            state, reason, gone = "dead", outcome.reason, outcome.gone
         else:
             raise TypeError(f"not an outcome: {outcome!r}")
-    return {
-        "ids": ids,
-        "tokens": tokens,
-        "states": states,
-        "dues": dues,
-        "attempt_numbers": [attempt.attempt for _, _, attempt in batch],
-        "started_at": [attempt.started_at for _, _, attempt in batch],
-        "statuses": [attempt.status for _, _, attempt in batch],
-        "errors": [attempt.error for _, _, attempt in batch],
-        "latencies": [attempt.latency for _, _, attempt in batch],
-        "excerpts": [attempt.response_excerpt for _, _, attempt in batch],
-        "outcomes": [attempt.outcome for _, _, attempt in batch],
-        "reasons": reasons,
-        "gone": gone,
-        "claim_attempts": [claim.attempt for claim, _, _ in batch],
-    }
+        rows.append(
+            (
+                position,
+                claim.event.id,
+                claim.token,
+                state,
+                due,
+                attempt.attempt,
+                attempt.started_at,
+                attempt.status,
+                attempt.error,
+                attempt.latency,
+                attempt.response_excerpt,
+                attempt.outcome,
+                reason,
+                gone,
+                claim.attempt,
+            )
+        )
+    return {"batch": json.dumps([dict(zip(_FIELDS, row, strict=True)) for row in rows])}
+
+
+_FIELDS = (
+    "position",
+    "id",
+    "token",
+    "state",
+    "due",
+    "attempt",
+    "started_at",
+    "status",
+    "error",
+    "latency",
+    "excerpt",
+    "outcome",
+    "reason",
+    "gone",
+    "claim_attempt",
+)
 
 
 class OutcomeBatcher:
@@ -85,7 +102,7 @@ class OutcomeBatcher:
     def __init__(self, write: Callable[[Sequence[Pending]], Awaitable[set[str]]]) -> None:
         self._write = write
         self._pending: list[tuple[Pending, asyncio.Future[bool]]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, claim: Claim, outcome: Outcome, attempt: AttemptRecord) -> bool:
@@ -95,19 +112,24 @@ class OutcomeBatcher:
         self._pending.append(((claim, outcome, attempt), done))
         if len(self._pending) >= GROUP_COMMIT_MAX:
             self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(GROUP_COMMIT_WINDOW, self._flush)
+        elif len(self._tasks) < WRITERS and not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
         return await done
 
     def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._scheduled = False
         batch, self._pending = self._pending, []
         if batch:
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        # What came while the writers were busy goes now, as one batch.
+        if self._pending and not self._scheduled and len(self._tasks) < WRITERS:
+            self._flush()
 
     async def _run(self, batch: list[tuple[Pending, asyncio.Future[bool]]]) -> None:
         # A delivery recorded twice in one batch: the later record goes in a statement of its
