@@ -36,16 +36,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+from backends import dispatch_many, fresh_schema, postgres_database, postgres_unavailable
 from delivery_bench import BODY, CONCURRENCY, raw_aiohttp
 from receiver import running_receiver
 from tracking import TrackingStack, arrivals
@@ -60,12 +59,8 @@ LATENCY_DISPATCHES = 300  # sequential, on PostgreSQL and on SQLite woken in pro
 POLLING_DISPATCHES = 10  # SQLite by polling: each up to a second, spread over the poll
 ROUNDS = 5
 PROCESS_COUNTS = (1, 2)
-DISPATCHERS = 16  # dispatches in flight while the deliveries' jobs are stored (not timed)
 SECRET = "bench-secret-0123456789abcdef0123"
 PAYLOAD = json.loads(BODY)
-ADMIN_URL = os.environ.get(
-    "WEBHOOK_KIT_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 WORKER_SCRIPT = str(Path(__file__).resolve())
 
 Latency = tuple[float, float, float]  # p50, p99, max (seconds)
@@ -93,62 +88,12 @@ async def _worker(url: str, schema: str) -> None:
 # -- setup ---------------------------------------------------------------------------------------
 
 
-def _with_database(url: str, database: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{database}"
-
-
-def _unavailable() -> str | None:
-    """Why the benchmark cannot run here, or ``None``."""
-    try:
-        import psycopg
-
-        import webhook_kit.queues.postgres  # noqa: F401 (the extra is installed)
-    except ImportError as exc:
-        return f"the postgres extra is missing ({exc}): pip install 'webhook-kit[postgres]'"
-    try:
-        psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        reason = " ".join(str(exc).split())
-        return f"PostgreSQL is not reachable at {ADMIN_URL}: {reason}"
-    return None
-
-
-@contextlib.contextmanager
-def _database() -> Iterator[str]:
-    """A new, empty database; yields its URL and drops it after."""
-    import psycopg
-
-    name = f"webhook_kit_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield _with_database(ADMIN_URL, name)
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _fresh_schema() -> str:
-    return f"bench_{uuid.uuid4().hex[:10]}"
-
-
 def _subscription(target: str) -> WebhookSubscription:
     return (
         WebhookSubscription(target, SECRET)
         .allow_private_targets(True)  # the receiver is on loopback
         .retry_policy(RetryPolicy(max_attempts=1))
     )
-
-
-async def _dispatch_many(
-    subscription: WebhookSubscription, queue: WebhookQueue, count: int
-) -> None:
-    async def dispatch(share: int) -> None:
-        for _ in range(share):
-            await subscription.dispatch(queue, "order.created", PAYLOAD)
-
-    share, extra = divmod(count, DISPATCHERS)
-    await asyncio.gather(*(dispatch(share + (n < extra)) for n in range(DISPATCHERS)))
 
 
 # -- delivery ------------------------------------------------------------------------------------
@@ -176,10 +121,10 @@ async def postgres_deliveries(url: str, target: str, processes: int) -> float:
     """Deliveries per second through ``processes`` worker processes, from go to all idle."""
     from webhook_kit.queues.postgres import PostgresQueue
 
-    schema = _fresh_schema()
+    schema = fresh_schema()
     async with PostgresQueue(url, schema=schema) as queue:
         await queue.apply_schema()
-        await _dispatch_many(_subscription(target), queue, DELIVERIES)
+        await dispatch_many(_subscription(target), queue, DELIVERIES, PAYLOAD)
         workers = [await _start_worker(url, schema) for _ in range(processes)]
         try:
             started = time.perf_counter()
@@ -210,7 +155,7 @@ async def queue_dispatches(url: str) -> float:
     """Durable dispatches per second into a fresh schema, one after another."""
     from webhook_kit.queues.postgres import PostgresQueue
 
-    async with PostgresQueue(url, schema=_fresh_schema()) as queue:
+    async with PostgresQueue(url, schema=fresh_schema()) as queue:
         await queue.apply_schema()
         subscription = WebhookSubscription("https://receiver.example/hooks", SECRET)
         await subscription.dispatch(queue, "order.created", PAYLOAD)  # the pool is warm
@@ -228,7 +173,7 @@ async def _job_row(url: str) -> tuple[str, dict[str, object]]:
 
     from webhook_kit.queues.postgres import PostgresQueue
 
-    schema = _fresh_schema()
+    schema = fresh_schema()
     async with PostgresQueue(url, schema=schema) as queue:
         await queue.apply_schema()
         subscription = WebhookSubscription("https://receiver.example/hooks", SECRET)
@@ -330,7 +275,7 @@ async def wake_up_latencies(
 async def postgres_latencies(url: str, base: str) -> Latency:
     from webhook_kit.queues.postgres import PostgresQueue
 
-    schema = _fresh_schema()
+    schema = fresh_schema()
     async with (
         PostgresQueue(url, schema=schema) as worker_queue,
         PostgresQueue(url, schema=schema) as dispatch_queue,
@@ -391,12 +336,12 @@ def _ms(seconds: float) -> str:
 
 
 def main() -> None:
-    reason = _unavailable()
+    reason = postgres_unavailable()
     if reason is not None:
         print(f"\n== PostgreSQL queue: skipped: {reason}")
         return
     with (
-        _database() as url,
+        postgres_database() as url,
         tempfile.TemporaryDirectory() as directory,
         running_receiver(Path(directory)) as target,
     ):
@@ -439,7 +384,7 @@ def main() -> None:
         "dispatch to first attempt on an idle worker (dispatch call to arrival at the receiver, "
         "one delivery at a time):"
     )
-    print(f"{'queue':<58} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(f"{'queue':<64} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for name, label, count in (
         ("postgres", "PostgresQueue, dispatched from another pool (NOTIFY)", LATENCY_DISPATCHES),
         ("sqlite polling", "SQLiteQueue, dispatched by another queue object (polling)", None),
@@ -447,7 +392,7 @@ def main() -> None:
     ):
         p50, p99, worst = latency[name]
         dispatches = count or (POLLING_DISPATCHES if "polling" in name else LATENCY_DISPATCHES)
-        print(f"{label + f' ({dispatches})':<58} {_ms(p50):>8} {_ms(p99):>8} {_ms(worst):>8}")
+        print(f"{label + f' ({dispatches})':<64} {_ms(p50):>8} {_ms(p99):>8} {_ms(worst):>8}")
 
 
 if __name__ == "__main__":
