@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rich.console import JustifyMethod, RenderableType
 
     from ..outcomes import AttemptRecord, DeadLetterRecord
-    from .options import CommandQueue
+    from .targets import CommandQueue
 
 MIN_PREFIX = 4
 """The shortest id prefix accepted for a delivery id."""

@@ -7,47 +7,27 @@ and every worker on the queue takes that in within a few seconds.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from .app import DEFAULT_DB, cli, person_errors
+from .app import cli, person_errors
 from .display import elide_middle, make_console, printable, utc_iso, wrapped
-from .options import db_option, open_queue, sqlite_target
+from .options import QueueTarget, queue_options, run_on_queue
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from ..queues.protocol import EndpointRecord
-    from ..queues.sqlite import SQLiteQueue
+    from .targets import CommandQueue
 
 __all__ = ["endpoint_table", "endpoints"]
-
-T = TypeVar("T")
 
 # state, two times, and two spaces between each of the five columns
 _FIXED_WIDTH = 8 + 20 + 20 + 4 * 2
 _LEAST = 12  # the narrowest the endpoint and reason columns get
 _STATE_STYLES = {"healthy": "green", "paused": "yellow", "probing": "yellow", "disabled": "red"}
-
-
-def _on_queue(db: Path, work: Callable[[SQLiteQueue], Awaitable[T]]) -> T:
-    queue = open_queue(sqlite_target(db, click.get_current_context()), create=False)
-    try:
-        return asyncio.run(_call(work, queue))
-    finally:
-        queue.close()
-
-
-async def _call(work: Callable[[SQLiteQueue], Awaitable[T]], queue: SQLiteQueue) -> T:
-    return await work(queue)
-
-
-def _db_args(db: Path) -> str:
-    return "" if db == DEFAULT_DB else f" --db {db}"
 
 
 def endpoint_table(
@@ -140,9 +120,9 @@ def endpoints() -> None:
 
 
 @endpoints.command("list")
-@db_option
+@queue_options
 @person_errors
-def list_endpoints(db: Path) -> None:
+def list_endpoints(target: QueueTarget) -> None:
     """List the endpoints workers recorded: state, reason, when, and the next probe.
 
     An endpoint is paused after a run of failures (its deliveries wait, uncounted, for a
@@ -150,25 +130,25 @@ def list_endpoints(db: Path) -> None:
     until it is re-enabled with `webhook-kit endpoints enable URL`). Endpoints never recorded
     are healthy.
     """
-    records = _on_queue(db, lambda queue: queue.endpoint_records())
+    records = run_on_queue(target, lambda queue: queue.endpoint_records())
     console = make_console()
     if not records:
         console.print(
-            f"no endpoint records in {db}: every endpoint is healthy "
+            f"no endpoint records in {target.label}: every endpoint is healthy "
             "(workers record one when it is paused or disabled)",
             soft_wrap=True,
         )
         return
     count = len(records)
-    title = f"{count} endpoint{'s' * (count != 1)} in {db}"
+    title = f"{count} endpoint{'s' * (count != 1)} in {target.label}"
     console.print(endpoint_table(records, width=console.width, title=title))
 
 
 @endpoints.command("enable")
 @click.argument("url")
-@db_option
+@queue_options
 @person_errors
-def enable(url: str, db: Path) -> None:
+def enable(url: str, target: QueueTarget) -> None:
     """Re-enable the endpoint of URL (its query does not matter), e.g. after a 410 Gone.
 
     Records it healthy; every worker on the queue takes that in within a few seconds. Its
@@ -182,7 +162,7 @@ def enable(url: str, db: Path) -> None:
     check_target_url(url)  # before the queue is opened: bad input changes nothing
     endpoint = endpoint_of(url)
 
-    async def work(queue: SQLiteQueue) -> tuple[EndpointRecord | None, int]:
+    async def work(queue: CommandQueue) -> tuple[EndpointRecord | None, int]:
         records = {record.endpoint: record for record in await queue.endpoint_records()}
         previous = records.get(endpoint)
         if previous is None:
@@ -192,19 +172,19 @@ def enable(url: str, db: Path) -> None:
         dead = sum(endpoint_of(letter.event.target_url) == endpoint for letter in letters)
         return previous, dead
 
-    previous, dead = _on_queue(db, work)
+    previous, dead = run_on_queue(target, work)
     shown = printable(endpoint)
     if previous is None:
         raise click.ClickException(
-            f"no endpoint record for {shown} in {db}: workers never paused or disabled it, so "
-            f"it is healthy; nothing changed (webhook-kit endpoints list{_db_args(db)} shows "
-            "the recorded ones)"
+            f"no endpoint record for {shown} in {target.label}: workers never paused or "
+            "disabled it, so it is healthy; nothing changed (webhook-kit endpoints "
+            f"list{target.args} shows the recorded ones)"
         )
     console = make_console()
     if previous is not None and previous.state == "disabled":
         console.print(
             f"enabled {shown} (it was disabled: {printable(previous.reason)}); workers on "
-            f"{db} take it in within a few seconds",
+            f"{target.label} take it in within a few seconds",
             soft_wrap=True,
             markup=False,
         )
@@ -217,8 +197,8 @@ def enable(url: str, db: Path) -> None:
     if dead:
         console.print(
             f"{dead} dead letter{'s' * (dead != 1)} to it stay dead: redrive them with "
-            f"`webhook-kit dlq redrive ID{_db_args(db)}` or `webhook-kit dlq redrive "
-            f"--since TIME{_db_args(db)}`",
+            f"`webhook-kit dlq redrive ID{target.args}` or `webhook-kit dlq redrive "
+            f"--since TIME{target.args}`",
             soft_wrap=True,
             markup=False,
         )

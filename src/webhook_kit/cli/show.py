@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from ..outcomes import AttemptRecord, DeadLetterRecord
     from ..queues.protocol import DeliveryState
-    from .options import CommandQueue
+    from .targets import CommandQueue
 
 __all__ = ["show"]
 

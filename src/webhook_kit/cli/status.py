@@ -1,4 +1,4 @@
-"""``webhook-kit status``: what a queue holds, state by state (a SQLite file or PostgreSQL)."""
+"""``webhook-kit status``: what a queue holds, state by state, and its unhealthy endpoints."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from .app import cli, person_errors
 from .display import elide_middle, printable, utc_iso, wrapped
-from .options import PostgresTarget, QueueTarget, queue_options, run_on_queue
+from .options import QueueTarget, queue_options, run_on_queue
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from .options import CommandQueue
+    from .targets import CommandQueue
 
 
 @cli.command()
@@ -42,8 +42,6 @@ async def _sections(queue: CommandQueue, target: QueueTarget, width: int) -> lis
 async def _endpoints(queue: CommandQueue, target: QueueTarget, width: int) -> RenderableType:
     from rich.text import Text
 
-    if isinstance(target, PostgresTarget):
-        return Text("endpoints: health is not tracked on a PostgreSQL queue")
     records = [r for r in await queue.endpoint_records() if r.state != "healthy"]
     if not records:
         return Text("endpoints: none paused or disabled")
@@ -60,15 +58,18 @@ async def _endpoints(queue: CommandQueue, target: QueueTarget, width: int) -> Re
         # if it cannot fit whole), the reason wrapped under it.
         lines.append(f"  {record.state:<9} {elide_middle(endpoint, width - 12)}")
         lines.extend(wrapped(f"{reason}{probe}", width, 12))
-    lines.append("  (webhook-kit endpoints list; webhook-kit endpoints enable URL)")
+    listing, enabling = (
+        f"webhook-kit endpoints {verb}{target.args}" for verb in ("list", "enable URL")
+    )
+    hint = f"  ({listing}; {enabling})"
+    # Commands are never cut: two lines if one is too narrow for both.
+    lines.extend([hint] if len(hint) <= width else [f"  ({listing};", f"   {enabling})"])
     return Text("\n".join(lines))
 
 
 async def _queue_depth(queue: CommandQueue, target: QueueTarget) -> list[RenderableType]:
     from rich.table import Table
     from rich.text import Text
-
-    from ..queues.sqlite_schema import SCHEMA_VERSION
 
     counts = await queue.counts()
     dlq_list = f"webhook-kit dlq list{target.args}"
@@ -83,13 +84,8 @@ async def _queue_depth(queue: CommandQueue, target: QueueTarget) -> list[Rendera
         "  delivered", str(counts.delivered), "kept for the retention period, then pruned"
     )
     table.add_row("  dead", str(counts.dead), f"see {dlq_list}" if counts.dead else "")
-    if isinstance(target, PostgresTarget):
-        heading = Text(f"queue {target.label} (PostgreSQL)")
-    else:
-        # Opening the queue brought its schema up to this release's version.
-        heading = Text(f"queue {target.db.resolve()} (schema version {SCHEMA_VERSION})")
     due = await queue.next_attempt_due()
-    return [heading, table, Text(next_attempt_line(due, time.time()))]
+    return [Text(target.heading), table, Text(next_attempt_line(due, time.time()))]
 
 
 def next_attempt_line(due: float | None, now: float) -> str:

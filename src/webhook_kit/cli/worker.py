@@ -1,8 +1,8 @@
 """``webhook-kit worker``: deliver what the queue holds until SIGTERM or SIGINT.
 
-On a SQLite file it runs webhook-kit's `Worker`; on PostgreSQL (``--queue postgresql://…``),
-procrastinate's worker through `ProcrastinateQueue.run_worker`. Either way a signal stops the
-claiming, the attempts in flight finish and are recorded, and the command exits with 0.
+It runs webhook-kit's `Worker` on the queue, whichever kind (a SQLite file, or PostgreSQL with
+``--queue postgresql://…``), with endpoint health. A signal stops the claiming, the attempts
+in flight finish and are recorded, and the command exits with 0.
 """
 
 from __future__ import annotations
@@ -16,19 +16,13 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from ..worker import DEFAULT_LEASE_GRACE
-from .app import cli, configure_logging, log_handler, person_errors
-from .options import (
-    PostgresTarget,
-    QueueTarget,
-    SQLiteTarget,
-    open_queue,
-    opened_postgres,
-    queue_options,
-)
+from .app import cli, configure_logging, person_errors
+from .options import QueueTarget, queue_options
 
 if TYPE_CHECKING:
     from ..delivery import SecretResolver
     from ..events import WebhookEvent
+    from .targets import CommandQueue
 
 logger = logging.getLogger("webhook_kit.worker")
 
@@ -86,7 +80,7 @@ def _resolver(secrets: tuple[str, ...]) -> SecretResolver | None:
     default=DEFAULT_LEASE_GRACE,
     show_default=True,
     help="Seconds a claim outlives its attempt's timeout; after that another worker may take "
-    "over an attempt this one lost (e.g. when it was killed). SQLite only.",
+    "over an attempt this one lost (e.g. when it was killed).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @person_errors
@@ -102,30 +96,31 @@ def worker(
     A second SIGINT or SIGTERM exits at once (128 + the signal's number), abandoning the
     attempts in flight: another worker makes them again.
     """
-    lease_grace_source = click.get_current_context().get_parameter_source("lease_grace")
-    lease_grace_given = lease_grace_source not in (None, click.core.ParameterSource.DEFAULT)
-    if isinstance(target, PostgresTarget) and lease_grace_given:
-        raise click.UsageError(
-            "--lease-grace is for SQLite queues: on PostgreSQL, the jobs of a worker silent "
-            "for 60 s are retried"
-        )
     configure_logging(verbose)
-    if isinstance(target, PostgresTarget):
-        _configure_procrastinate_logging(verbose)
-        asyncio.run(_run_postgres(target, concurrency, secrets))
-    else:
-        asyncio.run(_run(target, concurrency, secrets, lease_grace))
+    asyncio.run(_run(target, concurrency, secrets, lease_grace))
 
 
 async def _run(
-    target: SQLiteTarget, concurrency: int, secrets: tuple[str, ...], lease_grace: float
+    target: QueueTarget, concurrency: int, secrets: tuple[str, ...], lease_grace: float
 ) -> None:
+    # A missing SQLite file is made, and the log says so: a worker started before anything
+    # was dispatched is normal, but a typo in --db must not pass unseen for an empty queue.
+    async with target.opened(create=True, notice=logger.warning) as queue:
+        await _work(queue, target, concurrency, secrets, lease_grace)
+    logger.info("worker stopped")
+
+
+async def _work(
+    queue: CommandQueue,
+    target: QueueTarget,
+    concurrency: int,
+    secrets: tuple[str, ...],
+    lease_grace: float,
+) -> None:
+    """Run a `Worker` on ``queue`` until a signal; then the attempts in flight finish."""
     from ..subscription import WebhookSubscription
     from ..worker import Worker
 
-    # A missing file is made, and the log says so: a worker started before anything was
-    # dispatched is normal, but a typo in --db must not pass unseen for an empty queue.
-    queue = open_queue(target, create=True, notice=logger.warning)
     await WebhookSubscription.register(queue, secrets=_resolver(secrets))
     runner = Worker(queue, concurrency=concurrency, lease_grace=lease_grace)
     loop = asyncio.get_running_loop()
@@ -143,21 +138,19 @@ async def _run(
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop, signum)
-    logger.info("worker started on %s (concurrency %d)", target.db, concurrency)
+    logger.info("worker started on %s (concurrency %d)", target.label, concurrency)
     try:
         await runner.run()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-        queue.close()
-    logger.info("worker stopped")
 
 
 def exit_now(signum: int) -> NoReturn:
     """A second SIGINT or SIGTERM while finishing: exit at once, with 128 + the signal.
 
-    The attempts in flight are abandoned, not lost: their claims run out (SQLite) or the
-    worker's heartbeat stops (PostgreSQL), and a worker attempts them again.
+    The attempts in flight are abandoned, not lost: their leases run out, and a worker
+    attempts them again.
     """
     logger.warning(
         "received %s again: exiting now; the attempts in flight are abandoned and will be "
@@ -166,61 +159,3 @@ def exit_now(signum: int) -> NoReturn:
     )
     logging.shutdown()  # flush the log before the process goes
     os._exit(128 + signum)
-
-
-_JOB_OUTCOMES = frozenset(
-    {"job_success", "job_error", "job_error_retry", "job_aborted", "job_aborted_retry"}
-)
-"""The ``action`` of procrastinate's record of each job's end."""
-
-
-def _not_a_job_outcome(record: logging.LogRecord) -> bool:
-    return getattr(record, "action", None) not in _JOB_OUTCOMES
-
-
-def _configure_procrastinate_logging(verbose: bool) -> None:
-    """procrastinate's own log on the same stderr, in the same format, but without its record
-    of each job's end: webhook-kit logs every attempt already, and procrastinate would log each
-    dead letter as an error with a traceback, when it is an outcome, not a crash."""
-    handler = log_handler()
-    handler.addFilter(_not_a_job_outcome)
-    engine = logging.getLogger("procrastinate")
-    engine.handlers[:] = [handler]
-    engine.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    engine.propagate = False
-
-
-async def _run_postgres(
-    target: PostgresTarget, concurrency: int, secrets: tuple[str, ...]
-) -> None:
-    """procrastinate's worker on ``target`` until a signal; then in-flight attempts finish."""
-    from ..subscription import WebhookSubscription
-
-    async with opened_postgres(target) as queue:
-        await WebhookSubscription.register(queue, secrets=_resolver(secrets))
-        running = asyncio.create_task(queue.run_worker(concurrency=concurrency))
-        loop = asyncio.get_running_loop()
-        stopped: list[int] = []
-
-        def stop(signum: int) -> None:
-            name = signal.Signals(signum).name
-            if stopped:
-                exit_now(signum)
-            logger.info("received %s: finishing in-flight attempts", name)
-            stopped.append(signum)
-            # procrastinate's worker takes a cancellation as a request to stop gracefully: it
-            # fetches nothing more and waits for the attempts in flight.
-            running.cancel()
-
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop, signum)
-        logger.info("worker started on %s (concurrency %d)", target.label, concurrency)
-        try:
-            await running
-        except asyncio.CancelledError:
-            if not stopped:
-                raise
-        finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
-    logger.info("worker stopped")
