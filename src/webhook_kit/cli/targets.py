@@ -239,8 +239,27 @@ class PostgresTarget:
         self, *, create: bool, notice: Notice | None = None
     ) -> AsyncIterator[CommandQueue]:
         """The queue in the database, open; see `QueueTarget.opened` (``create`` and
-        ``notice`` do not apply: a database is never made)."""
+        ``notice`` do not apply: a database is never made).
+
+        Raises:
+            click.ClickException: the database has no webhook-kit schema, or an older one
+                (said before any work starts: a worker would fail at its first claim).
+        """
+        from ..queues.postgres_schema import SCHEMA_VERSION
+
         async with self._queue() as queue:
+            found = await queue.schema_version()
+            fix = f"webhook-kit schema --queue {self.label}"
+            if found == 0:
+                raise click.ClickException(
+                    f"the PostgreSQL database {self.label} has no webhook-kit schema: "
+                    f"apply it first with {fix}"
+                )
+            if found < SCHEMA_VERSION:
+                raise click.ClickException(
+                    f"the webhook-kit schema in {self.label} is version {found}, this release "
+                    f"needs {SCHEMA_VERSION}: migrate it with {fix}"
+                )
             yield queue
 
     async def apply_schema(self) -> str:

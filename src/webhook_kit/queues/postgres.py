@@ -30,7 +30,7 @@ from ..url_masking import masked_url, scrubbed
 from .errors import QueueStorageError
 from .fair_claims import pick_fairly
 from .postgres_outcomes import OutcomeBatcher, Pending, batch_parameters
-from .postgres_schema import apply_schema
+from .postgres_schema import apply_schema, identify
 from .postgres_sql import Statements, quoted_schema
 from .protocol import (
     DEFAULT_RETENTION,
@@ -206,6 +206,16 @@ class PostgresQueue:
         """
         async with self._connection() as connection:
             return await apply_schema(connection, self.schema, self._where)
+
+    async def schema_version(self) -> int:
+        """The version of webhook-kit's schema in the database (0: not applied); writes nothing.
+
+        Raises:
+            QueueStorageError: the schema holds another application's tables.
+            SchemaError: the schema is a newer webhook-kit's.
+        """
+        async with self._connection() as connection:
+            return await identify(connection, self.schema, self._where)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
