@@ -1,8 +1,8 @@
 """An app on PostgreSQL: the order and its webhook are written in one transaction.
 
-The webhook is a procrastinate job inserted on the app's own connection, so it exists if and
-only if the order commits: no outbox table, no webhook for an order that rolled back, and no
-order without its webhook.
+The webhook is inserted on the app's own psycopg connection, so it exists if and only if the
+order commits: no outbox table, no webhook for an order that rolled back, and no order without
+its webhook.
 """
 
 from __future__ import annotations
@@ -12,22 +12,21 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from webhook_kit import WebhookSubscription
-from webhook_kit.queues.procrastinate import ProcrastinateQueue
+from webhook_kit import PostgresQueue, WebhookSubscription
 
 SUBSCRIPTION = WebhookSubscription("https://customer.example.com/hooks", "customer-secret")
 
 
-async def open_queue(conninfo: str) -> ProcrastinateQueue:
+async def open_queue(conninfo: str) -> PostgresQueue:
     """Once per process, at startup."""
-    queue = ProcrastinateQueue(conninfo)
+    queue = PostgresQueue(conninfo)
     await queue.open()
     await queue.apply_schema()  # idempotent; or `webhook-kit schema --queue URL` once, at deploy
     return queue
 
 
 async def create_order(
-    queue: ProcrastinateQueue, connection: psycopg.AsyncConnection[Any], order: dict[str, Any]
+    queue: PostgresQueue, connection: psycopg.AsyncConnection[Any], order: dict[str, Any]
 ) -> str:
     async with connection.transaction():
         await connection.execute("INSERT INTO orders (body) VALUES (%s)", (Jsonb(order),))

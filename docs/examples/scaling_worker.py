@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from webhook_kit import WebhookEvent, WebhookSubscription
-from webhook_kit.queues.procrastinate import ProcrastinateQueue
+from webhook_kit import PostgresQueue, WebhookEvent, WebhookSubscription, Worker
 
 SECRETS = {"https://customer.example.com/hooks": "customer-secret"}
 
@@ -16,12 +15,14 @@ def secret_for(event: WebhookEvent) -> str:
 
 
 async def run_worker(
-    queue: ProcrastinateQueue,
+    conninfo: str,
     *,
     until_idle: bool = False,
     client: httpx.AsyncClient | None = None,  # tests pass an in-process one
 ) -> None:
-    await WebhookSubscription.register(queue, secrets=secret_for, client=client)
-    # procrastinate's worker runs the deliveries; webhook-kit adds the sweep that retries the
-    # jobs of a worker that died (its heartbeat silent for 60 s). Cancel this task to stop.
-    await queue.run_worker(concurrency=32, wait=not until_idle)
+    async with PostgresQueue(conninfo) as queue:
+        await WebhookSubscription.register(queue, secrets=secret_for, client=client)
+        # Workers on other machines claim from the same tables: a claim locks the rows it
+        # takes (SKIP LOCKED), so no delivery goes to two workers while its lease lasts.
+        worker = Worker(queue, concurrency=32)
+        await (worker.run_until_idle() if until_idle else worker.run())
