@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-QUEUES = Path(__file__).resolve().parents[2] / "src" / "webhook_kit" / "queues"
+import webhook_kit.queues
+
+# The package as imported: the source tree in a checkout, site-packages in the wheel session.
+QUEUES = Path(webhook_kit.queues.__file__).resolve().parent
 
 SENDING_SIDE = frozenset(
     {
