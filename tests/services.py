@@ -21,12 +21,8 @@ POSTGRES_URL = os.environ.get(
 REQUIRE_SERVICES = os.environ.get("WEBHOOK_KIT_REQUIRE_SERVICES") == "1"
 
 # Tables a test may have written to; emptied between tests: PostgresQueue's (in its schema,
-# `webhook_kit`) and, until its adapter goes, procrastinate's.
-_TABLES = (
-    "webhook_kit.jobs, webhook_kit.attempts, webhook_kit.dead_letters, webhook_kit.endpoints,"
-    " procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs,"
-    " procrastinate_workers, webhook_kit_attempts, webhook_kit_dead_letters"
-)
+# `webhook_kit`).
+_TABLES = "webhook_kit.jobs, webhook_kit.attempts, webhook_kit.dead_letters, webhook_kit.endpoints"
 
 
 def missing_service(reason: str) -> None:
@@ -43,8 +39,8 @@ def _with_database(url: str, database: str) -> str:
 
 @contextmanager
 def postgres_database(*, schema: bool = True) -> Iterator[str]:
-    """A new database (with webhook-kit's schemas unless told not to: `PostgresQueue`'s, and
-    procrastinate's while its adapter lasts); yields its URL, then drops it."""
+    """A new database (with `PostgresQueue`'s schema unless told not to); yields its URL, then
+    drops it."""
     try:
         import psycopg
     except ImportError:
@@ -68,20 +64,16 @@ def postgres_database(*, schema: bool = True) -> Iterator[str]:
 
 
 def _apply_schema(url: str) -> None:
-    """`PostgresQueue.apply_schema` and `ProcrastinateQueue.apply_schema`, on a thread of
-    their own: the caller may be inside an event loop (a fixture first asked for by an async
-    one)."""
+    """`PostgresQueue.apply_schema`, on a thread of its own: the caller may be inside an event
+    loop (a fixture first asked for by an async one)."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     from webhook_kit.queues.postgres import PostgresQueue
-    from webhook_kit.queues.procrastinate import ProcrastinateQueue
 
     async def apply() -> None:
         async with PostgresQueue(url) as queue:
             await queue.apply_schema()
-        async with ProcrastinateQueue(url) as procrastinate_queue:
-            await procrastinate_queue.apply_schema()
 
     with ThreadPoolExecutor(1) as executor:
         executor.submit(asyncio.run, apply()).result()

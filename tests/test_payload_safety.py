@@ -156,8 +156,9 @@ def test_the_cap_is_per_subscription() -> None:
 
 @pytest.mark.anyio
 async def test_nothing_is_stored_in_postgresql_either(postgres_url: str) -> None:
-    procrastinate = pytest.importorskip("webhook_kit.queues.procrastinate")
-    async with procrastinate.ProcrastinateQueue(postgres_url) as queue:
+    from webhook_kit.queues.postgres import PostgresQueue
+
+    async with PostgresQueue(postgres_url) as queue:
         sub = subscription().max_payload_bytes(1000)
         for payload in ({1: "int", "1": "str"}, {"order": [{None: 0}]}, {"big": "x" * 2000}):
             with pytest.raises(InvalidPayloadError):

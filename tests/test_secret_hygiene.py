@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -369,19 +368,6 @@ async def test_failed_deliveries_show_no_url_credentials_or_query(
         assert url_leaks(text) == [], text
 
 
-def test_procrastinate_job_text_is_masked_in_json_and_in_its_repr() -> None:
-    from webhook_kit.queues.procrastinate_logs import masked_job_text
-
-    url = f"https://{URL_USER}:{URL_PASSWORD}@example.com/hook?token={URL_TOKEN}"
-    stored = json.dumps({"id": "d1", "target_url": url, "body": "{}"})
-    call = f"webhook_kit.deliver[7](delivery_id='d1', event={stored!r})"
-    for text in (stored, call, repr(call)):
-        masked = masked_job_text(text)
-        assert url_leaks(masked) == [], masked
-        assert "example.com/hook?…" in masked
-    assert json.loads(masked_job_text(stored))["target_url"] == "https://example.com/hook?…"
-
-
 class _QuotingStack:
     """A stack whose failure quotes the URL, as a third-party library's exception might."""
 
@@ -460,25 +446,6 @@ async def test_spans_and_metrics_of_failed_attempts_show_no_url_secret(failure: 
         assert span.status.description, "the failure is the span's status"
     for text in shown:
         assert url_leaks(text) == [], text
-
-
-def test_every_procrastinate_module_that_logs_is_masked() -> None:
-    """A filter applies to its own logger only: each logging module of procrastinate needs it."""
-    import procrastinate
-
-    from webhook_kit.queues.procrastinate import ProcrastinateQueue  # noqa: F401 (installs it)
-    from webhook_kit.queues.procrastinate_logs import MaskTargetUrls
-
-    package = Path(procrastinate.__file__).parent
-    modules = [
-        path.stem
-        for path in package.glob("*.py")
-        if "getLogger(__name__)" in path.read_text(encoding="utf-8")
-    ]
-    assert "worker" in modules
-    for module in modules:
-        logger = logging.getLogger(f"procrastinate.{module}")
-        assert any(isinstance(f, MaskTargetUrls) for f in logger.filters), module
 
 
 def test_transport_error_texts_that_quote_the_url_are_masked() -> None:

@@ -5,7 +5,7 @@
     observability.instrument()  # the global tracer and meter providers, or pass your own
 
 From then on, every attempt this process makes (a `Worker`'s, the ``webhook-kit worker``
-command's, procrastinate's worker on a `ProcrastinateQueue`) is one span and a few metric
+command's, on any queue) is one span and a few metric
 points; `uninstrument` switches it off again. Until `instrument` is called nothing here imports
 OpenTelemetry, and an attempt pays one attribute read for the check. webhook-kit installs no
 SDK and no exporter: configure those as your application does (``opentelemetry-sdk``, or
@@ -17,7 +17,7 @@ delivery id alone (the trace id *is* the delivery id, when that is a UUID, as we
 are), so a trace backend shows a delivery's attempts side by side, hours and processes apart,
 and finds them by the id the receiver saw in ``X-Webhook-Id``. That parent is never exported
 itself (no process sees the whole delivery): backends show it as the trace's missing root. A
-span that was current where the attempt ran (a task span of procrastinate's, say) is linked.
+span that was current where the attempt ran (a request's or a job's of your own, say) is linked.
 
 Metrics: `ATTEMPTS`, `ATTEMPT_DURATION`, `DELIVERIES`, `DEAD_LETTERS` and, from workers'
 cached reads of ``queue.counts()``, the `QUEUE_DEPTH` gauge.

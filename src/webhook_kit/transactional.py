@@ -53,8 +53,7 @@ def async_enqueue_on(
     """
     enqueue: Callable[..., Awaitable[None]] = queue.enqueue
     if not _takes_connection(enqueue):
-        # The procrastinate adapter's own name for it, until that adapter is removed.
-        enqueue = getattr(queue, "enqueue_in_transaction", None) or _refuse(queue)
+        _refuse(queue)
     _check_connection(connection, sync=False)
     return functools.partial(enqueue, connection=connection)
 

@@ -37,7 +37,6 @@ __all__ = [
     "DeliveryState",
     "DeliveryStore",
     "EndpointRecord",
-    "JobStore",
     "LeaseQueue",
     "QueueCounts",
     "UnknownDeliveryError",
@@ -176,6 +175,3 @@ class LeaseQueue(DeliveryStore, Protocol):
 WebhookQueue = LeaseQueue
 """The whole queue contract (`LeaseQueue`: a `DeliveryStore` a `Worker` can run): what
 `MemoryQueue`, `SQLiteQueue` and the PostgreSQL queue implement."""
-
-JobStore = DeliveryStore
-"""The former name of `DeliveryStore`, kept so code written against it still type-checks."""

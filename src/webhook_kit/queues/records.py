@@ -103,8 +103,7 @@ class DeliveryState:
 
     Attributes:
         event: the delivery as dispatched.
-        state: ``"pending"``, ``"in_flight"``, ``"delivered"`` or ``"dead"`` (another engine
-            state, such as procrastinate's ``"cancelled"``, is passed on as it is).
+        state: ``"pending"``, ``"in_flight"``, ``"delivered"`` or ``"dead"``.
         due: when a pending delivery's next attempt is due (maybe past); else ``None``.
     """
 
