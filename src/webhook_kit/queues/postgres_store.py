@@ -28,6 +28,7 @@ from .protocol import (
     UnknownDeliveryError,
     like_prefix,
 )
+from .records import dead_letter_from_row
 from .signals import WorkSignal
 
 with suppress(ImportError):  # without the extra: the constructor says which to install
@@ -256,18 +257,15 @@ class PostgresStore:
             cursor = await connection.execute(self._sql.list_dead_letters, self._params())
             rows = await cursor.fetchall()
         return [
-            DeadLetterRecord(
-                event=self._events.get(row[0]) or WebhookEvent.from_json(row[2], body=row[1]),
-                reason=row[3],
-                gone=bool(row[4]),
-                attempts=row[5],
-                dead_at=float(self._back(row[6]) or 0.0),
-                last_status=row[7],
-                last_error=row[8],
-                response_excerpt=row[9],
-            )
+            dead_letter_from_row(row, event_of=self._stored_event, time_of=self._stored_time)
             for row in rows
         ]
+
+    def _stored_event(self, delivery_id: str, body: str, event_json: str) -> WebhookEvent:
+        return self._events.get(delivery_id) or WebhookEvent.from_json(event_json, body=body)
+
+    def _stored_time(self, value: float) -> float:
+        return float(self._back(value) or 0.0)
 
     async def redrive(self, delivery_id: str) -> None:
         """Send a dead letter again: same id and body, a fresh set of attempts, due now.

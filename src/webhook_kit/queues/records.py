@@ -1,5 +1,7 @@
 """What a queue hands back and forth: claims, claim limits, endpoint records, counts.
 
+Also how a SQL queue's row becomes a dead letter, so every SQL backend maps it alike.
+
 The values every queue — memory, SQLite, PostgreSQL — takes and returns; the protocols that
 use them are in `webhook_kit.queues.protocol`.
 """
@@ -7,10 +9,12 @@ use them are in `webhook_kit.queues.protocol`.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..events import WebhookEvent
+from ..outcomes import DeadLetterRecord
 
 __all__ = [
     "UNLIMITED",
@@ -19,6 +23,7 @@ __all__ = [
     "DeliveryState",
     "EndpointRecord",
     "QueueCounts",
+    "dead_letter_from_row",
     "like_prefix",
 ]
 
@@ -26,6 +31,47 @@ __all__ = [
 def like_prefix(prefix: str) -> str:
     """A SQL ``LIKE`` pattern (escape character ``\\``) for text starting with ``prefix``."""
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def dead_letter_from_row(
+    row: Sequence[Any],
+    *,
+    event_of: Callable[[str, Any, Any], WebhookEvent],
+    time_of: Callable[[Any], float],
+) -> DeadLetterRecord:
+    """The dead letter a SQL queue's row describes.
+
+    Every SQL queue selects its dead letters in one column order: ``id, body, event_json,
+    reason, gone, attempts, dead_at, last_status, last_error, response_excerpt``.
+
+    Args:
+        row: one such row.
+        event_of: the stored job from its ``id, body, event_json`` (each backend decodes its
+            own columns, and may answer from its cache of events).
+        time_of: ``dead_at`` as the backend stores it, in epoch seconds on the queue's clock.
+    """
+    (
+        delivery_id,
+        body,
+        event_json,
+        reason,
+        gone,
+        attempts,
+        dead_at,
+        last_status,
+        last_error,
+        response_excerpt,
+    ) = row
+    return DeadLetterRecord(
+        event=event_of(delivery_id, body, event_json),
+        reason=reason,
+        gone=bool(gone),
+        attempts=attempts,
+        dead_at=time_of(dead_at),
+        last_status=last_status,
+        last_error=last_error,
+        response_excerpt=response_excerpt,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from .protocol import (
     UnknownDeliveryError,
     like_prefix,
 )
+from .records import dead_letter_from_row
 from .signals import WorkSignal
 from .sqlite_errors import QueueStorageError
 from .sqlite_schema import check_before_opening, migrate
@@ -446,18 +447,11 @@ class SQLiteQueue:
                 .fetchall()
             )
         return [
-            DeadLetterRecord(
-                event=self._events.get(row[0]) or WebhookEvent.from_json(row[2], body=row[1]),
-                reason=row[3],
-                gone=bool(row[4]),
-                attempts=row[5],
-                dead_at=row[6],
-                last_status=row[7],
-                last_error=row[8],
-                response_excerpt=row[9],
-            )
-            for row in rows
+            dead_letter_from_row(row, event_of=self._stored_event, time_of=float) for row in rows
         ]
+
+    def _stored_event(self, delivery_id: str, body: str, event_json: str) -> WebhookEvent:
+        return self._events.get(delivery_id) or WebhookEvent.from_json(event_json, body=body)
 
     async def redrive(self, delivery_id: str) -> None:
         """Send a dead letter again: same id and body, a fresh set of attempts, due now.
