@@ -9,7 +9,7 @@ unique ids are exactly the 2,000 dispatched, nothing is left pending or in fligh
 worker stops on SIGTERM with exit code 0.
 
 - SQLite: ``webhook-kit worker --db FILE`` alone (one machine, one file).
-- PostgreSQL: three worker processes on one database (``queues/postgres_worker_process.py``:
+- PostgreSQL: three worker processes on one database (``queues/worker_process.py``:
   `Worker` on a `PostgresQueue`, logging its claims and outcomes); the victim runs more at
   once than the two others, so it always holds leases when it is killed and takes most of the
   interrupted deliveries again once their leases expire.
@@ -21,13 +21,10 @@ backend takes ~15-25 s.
 
 from __future__ import annotations
 
-import json
 import random
 import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,7 +35,13 @@ import pytest
 from webhook_kit import RetryPolicy, WebhookSubscription
 from webhook_kit.queues import QueueCounts, SQLiteQueue
 from webhook_kit.testing import Delay, MockReceiver
-from worker_processes import assert_every_delivery_arrived_intact, dispatch_orders, wait_for
+from worker_processes import (
+    WorkerProcess,
+    WorkerProcesses,
+    assert_every_delivery_arrived_intact,
+    dispatch_orders,
+    wait_for,
+)
 
 SEED = 20_240_611
 DELIVERIES = 2_000
@@ -51,47 +54,8 @@ LEASE_GRACE = 1.0  # … so a killed worker's leases expire 3 s after it claimed
 SECRET = "crash-test-secret"
 # Short, exact retries: a hiccup under load must not park a delivery for minutes.
 RETRIES = RetryPolicy(max_attempts=50, base_delay=0.2, factor=1, max_delay=0.2, jitter=0)
-POSTGRES_HELPER = Path(__file__).parent / "queues" / "postgres_worker_process.py"
 
 pytestmark = pytest.mark.anyio
-
-
-@dataclass
-class WorkerProcess:
-    """One worker process, its output, and (where it keeps one) its log of claims and
-    recorded outcomes."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    output: Path
-    claim_log: Path | None = None
-
-    def describe(self) -> str:
-        text = self.output.read_text(encoding="utf-8", errors="replace")[-3000:]
-        return f"worker {self.name} (pid {self.process.pid}, exit {self.process.poll()}):\n{text}"
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        if self.claim_log is None or not self.claim_log.exists():
-            return []
-        text = self.claim_log.read_text(encoding="utf-8")
-        # The last line may be half-written while the process runs.
-        return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
-
-    def unrecorded_claims(self) -> list[dict[str, Any]]:
-        """Claims it got whose outcome it has not recorded (yet, or ever: it was killed)."""
-        lines = self.log_lines()
-        recorded = {line["token"] for line in lines if line["kind"] == "record"}
-        return [
-            line for line in lines if line["kind"] == "claim" and line["token"] not in recorded
-        ]
-
-    async def terminate(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return await anyio.to_thread.run_sync(self.process.wait, 60)
-
-    async def kill(self) -> int:
-        self.process.kill()
-        return await anyio.to_thread.run_sync(self.process.wait, 60)
 
 
 class CrashBackend(Protocol):
@@ -116,33 +80,7 @@ class CrashBackend(Protocol):
         ...
 
 
-class _Processes:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.started: list[WorkerProcess] = []
-
-    def _popen(self, name: str, command: list[str], claim_log: Path | None) -> WorkerProcess:
-        output = self.directory / f"{name}-{len(self.started) + 1}.log"
-        with output.open("wb") as stream:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=stream,
-                stderr=stream,
-                cwd=self.directory,
-            )
-        worker = WorkerProcess(name, process, output, claim_log)
-        self.started.append(worker)
-        return worker
-
-    def kill_all(self) -> None:
-        for worker in self.started:
-            if worker.process.poll() is None:
-                worker.process.kill()
-                worker.process.wait(60)
-
-
-class SQLiteCrash(_Processes):
+class SQLiteCrash:
     """``webhook-kit worker --db FILE``, the victim alone on the file."""
 
     survivors = 0
@@ -151,7 +89,7 @@ class SQLiteCrash(_Processes):
     receiver_delay = 0.05
 
     def __init__(self, directory: Path) -> None:
-        super().__init__(directory)
+        self.processes = WorkerProcesses(directory)
         self.db = directory / "queue.sqlite3"
         self.queue = SQLiteQueue(self.db)
 
@@ -162,7 +100,7 @@ class SQLiteCrash(_Processes):
         else:  # not installed as a script here: the same entry point
             command = [sys.executable, "-c", "from webhook_kit.cli import main; main()"]
         options = ["--concurrency", str(concurrency), "--lease-grace", str(LEASE_GRACE)]
-        return self._popen(name, [*command, "worker", "--db", str(self.db), *options], None)
+        return self.processes.start(name, [*command, "worker", "--db", str(self.db), *options])
 
     def ready(self, worker: WorkerProcess) -> bool:
         return "worker started" in worker.output.read_text(encoding="utf-8", errors="replace")
@@ -172,7 +110,7 @@ class SQLiteCrash(_Processes):
         return (await self.queue.counts()).in_flight > 0
 
 
-class PostgresCrash(_Processes):
+class PostgresCrash:
     """Three `Worker` processes on one database: the victim and two slower survivors."""
 
     survivors = 2
@@ -185,26 +123,16 @@ class PostgresCrash(_Processes):
     def __init__(self, directory: Path, url: str) -> None:
         from webhook_kit.queues.postgres import PostgresQueue
 
-        super().__init__(directory)
+        self.processes = WorkerProcesses(directory)
         self.url = url
         self.queue = PostgresQueue(url)
 
     def start(self, name: str, concurrency: int) -> WorkerProcess:
-        claim_log = self.directory / f"{name}-{len(self.started) + 1}.claims.jsonl"
-        command = [
-            sys.executable,
-            str(POSTGRES_HELPER),
-            self.url,
-            str(claim_log),
-            "--concurrency",
-            str(concurrency),
-            "--lease-grace",
-            str(LEASE_GRACE),
-        ]
-        return self._popen(name, command, claim_log)
+        options = ["--concurrency", str(concurrency), "--lease-grace", str(LEASE_GRACE)]
+        return self.processes.start_helper(name, "postgresql", self.url, *options)
 
     def ready(self, worker: WorkerProcess) -> bool:
-        return any(line["kind"] == "ready" for line in worker.log_lines())
+        return worker.ready
 
     async def victim_holds_leases(self, victim: WorkerProcess, *, redeliveries: bool) -> bool:
         held = victim.unrecorded_claims()
@@ -220,7 +148,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         try:
             yield sqlite
         finally:
-            sqlite.kill_all()
+            sqlite.processes.kill_all()
             sqlite.queue.close()
     else:
         postgres = PostgresCrash(tmp_path, request.getfixturevalue("postgres_url"))
@@ -228,7 +156,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             async with postgres.queue:
                 yield postgres
         finally:
-            postgres.kill_all()
+            postgres.processes.kill_all()
 
 
 async def test_crash_sigkilled_workers_lose_nothing_and_redeliver_the_same_bytes(

@@ -1,19 +1,21 @@
-"""A worker process for the PostgreSQL multi-process tests: webhook-kit's `Worker` on a
-`PostgresQueue`, logging every claim it gets and every outcome it records.
+"""A worker process for the multi-process and crash tests: webhook-kit's `Worker` on a
+`SQLiteQueue` file or a `PostgresQueue`, logging every claim it gets and every outcome it
+records.
 
 Usage:
 
-    python postgres_worker_process.py URL LOG [--concurrency N] [--lease-grace SECONDS]
-        [--health] [--endpoint-sync-interval SECONDS]
+    python worker_process.py {sqlite,postgresql} TARGET LOG [--concurrency N]
+        [--lease-grace SECONDS] [--health] [--endpoint-sync-interval SECONDS]
 
-Appends JSON lines to LOG: ``{"kind": "ready", "pid": …}`` once the worker is about to run;
+TARGET is the SQLite file or the PostgreSQL URL. Appends JSON lines to LOG:
+``{"kind": "ready", "pid": …}`` once the worker is about to run;
 ``{"kind": "claim", "pid", "id", "attempt", "token", "claimed_at", "lease_until"}`` for every
 claim, written and flushed as soon as the claim returns, before its attempt starts
-(``claimed_at`` is ``lease_until`` less the event's timeout and the grace); and
-``{"kind": "record", "pid", "id", "token", "accepted"}`` once an outcome's commit returned.
-The queue keeps time on the database server's clock (the default). Endpoint health is off
-unless ``--health`` (its deferrals are claims too, and some tests count claims). SIGTERM or
-SIGINT: finish what is in flight, exit 0.
+(``claimed_at`` is the time the queue measured the lease from: ``lease_until`` less the
+event's timeout and the grace); and ``{"kind": "record", "pid", "id", "token", "accepted"}``
+once an outcome's commit returned. A PostgreSQL queue keeps time on the database server's
+clock (the default). Endpoint health is off unless ``--health`` (its deferrals are claims too,
+and some tests count claims). SIGTERM or SIGINT: finish what is in flight, exit 0.
 """
 
 from __future__ import annotations
@@ -23,25 +25,23 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import webhook_kit.worker as worker_module
 from webhook_kit import WebhookSubscription, Worker
 from webhook_kit.outcomes import AttemptRecord, Outcome
-from webhook_kit.queues import Claim
-from webhook_kit.queues.postgres import PostgresQueue
+from webhook_kit.queues import Claim, SQLiteQueue
 from webhook_kit.queues.protocol import UNLIMITED, ClaimLimits
 
 
-class LoggingQueue(PostgresQueue):
-    """A `PostgresQueue` that appends every claim it hands out and every outcome it records
-    to a log."""
+class ActivityLog:
+    """Mixed into a queue class: appends every claim it hands out and every outcome it
+    records to ``self.log``."""
 
-    def __init__(self, url: str, log: TextIO) -> None:
-        super().__init__(url)
-        self.log = log
+    log: TextIO
 
     def write(self, line: dict[str, object]) -> None:
         self.log.write(json.dumps(line) + "\n")
@@ -50,7 +50,9 @@ class LoggingQueue(PostgresQueue):
     async def claim(
         self, limit: int, *, lease_grace: float, limits: ClaimLimits = UNLIMITED
     ) -> Sequence[Claim]:
-        claims = await super().claim(limit, lease_grace=lease_grace, limits=limits)
+        claims: Sequence[Claim] = await super().claim(
+            limit, lease_grace=lease_grace, limits=limits
+        )
         for claim in claims:
             self.write(
                 {
@@ -66,7 +68,7 @@ class LoggingQueue(PostgresQueue):
         return claims
 
     async def record(self, claim: Claim, outcome: Outcome, attempt: AttemptRecord) -> bool:
-        accepted = await super().record(claim, outcome, attempt)
+        accepted: bool = await super().record(claim, outcome, attempt)
         self.write(
             {
                 "kind": "record",
@@ -79,9 +81,36 @@ class LoggingQueue(PostgresQueue):
         return accepted
 
 
+class LoggingSQLiteQueue(ActivityLog, SQLiteQueue):
+    """A `SQLiteQueue` that logs its claims and outcomes."""
+
+
+@asynccontextmanager
+async def logging_queue(backend: str, target: str, log: TextIO) -> AsyncIterator[Any]:
+    """The backend's queue on ``target``, logging to ``log``, open for the block."""
+    if backend == "sqlite":
+        sqlite = LoggingSQLiteQueue(Path(target))
+        sqlite.log = log
+        try:
+            yield sqlite
+        finally:
+            sqlite.close()
+        return
+    # Imported only here: psycopg is an extra, which the SQLite runs do without.
+    from webhook_kit.queues.postgres import PostgresQueue
+
+    class LoggingPostgresQueue(ActivityLog, PostgresQueue):
+        """A `PostgresQueue` that logs its claims and outcomes."""
+
+    postgres = LoggingPostgresQueue(target)
+    postgres.log = log
+    async with postgres:
+        yield postgres
+
+
 async def run(arguments: argparse.Namespace) -> None:
     with arguments.log.open("a", encoding="utf-8") as log:
-        async with LoggingQueue(arguments.url, log) as queue:
+        async with logging_queue(arguments.backend, arguments.target, log) as queue:
             await WebhookSubscription.register(queue)
             worker = Worker(
                 queue,
@@ -105,7 +134,8 @@ async def run(arguments: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("url")
+    parser.add_argument("backend", choices=["sqlite", "postgresql"])
+    parser.add_argument("target")
     parser.add_argument("log", type=Path)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--lease-grace", type=float, default=15.0)
