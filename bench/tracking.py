@@ -8,13 +8,13 @@ whatever queue it runs on. `arrivals` reads what the bench receiver noted (`rece
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
-from webhook_kit.http_stacks import DEFAULT_MAX_RESPONSE_BYTES, HttpResponse, Timeouts
+from webhook_kit.http_stacks import HttpResponse
 from webhook_kit.http_stacks.aiohttp_stack import AiohttpStack
-from webhook_kit.netguard import NetworkPolicy
 
 WAIT = 60.0  # seconds any one wait may take before the run is called broken
 
@@ -31,16 +31,8 @@ class TrackingStack(AiohttpStack):
         self._target = 0
         self._reached = asyncio.Event()
 
-    async def post(
-        self,
-        url: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        *,
-        timeouts: Timeouts,
-        policy: NetworkPolicy,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    ) -> HttpResponse:
+    async def post(self, url: str, *args: Any, **options: Any) -> HttpResponse:
+        # The rest (body, headers, timeouts, policy, ...) goes to the aiohttp stack as given.
         hanging = url == self.hang_url
         if hanging:
             self.hanging += 1
@@ -48,14 +40,7 @@ class TrackingStack(AiohttpStack):
             if self.hanging >= self._target:
                 self._reached.set()
         try:
-            response = await super().post(
-                url,
-                body,
-                headers,
-                timeouts=timeouts,
-                policy=policy,
-                max_response_bytes=max_response_bytes,
-            )
+            response = await super().post(url, *args, **options)
         finally:
             if hanging:
                 self.hanging -= 1

@@ -16,17 +16,16 @@ import asyncio
 import time
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from webhook_kit.http_stacks import (
     DEFAULT_MAX_RESPONSE_BYTES,
     HttpResponse,
     NetworkStack,
-    Timeouts,
 )
-from webhook_kit.netguard import NetworkPolicy
 
 MiB = 1024 * 1024
 BLOCK = b"x" * 65536
@@ -285,17 +284,9 @@ class MeasuredStack:
         self.measurements: list[Measurement] = []
         self.closed_at: list[float] = []  # time.monotonic() of each aclose
 
-    async def post(
-        self,
-        url: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        *,
-        timeouts: Timeouts,
-        policy: NetworkPolicy,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    ) -> HttpResponse:
-        """POST through the wrapped stack; record the time, memory peak and result."""
+    async def post(self, url: str, *args: Any, **options: Any) -> HttpResponse:
+        """POST through the wrapped stack (the rest of the arguments go to it as given);
+        record the time, memory peak and result."""
         started_tracing = self.trace_memory and not tracemalloc.is_tracing()
         if started_tracing:
             tracemalloc.start()
@@ -306,14 +297,7 @@ class MeasuredStack:
         measurement = Measurement(url, 0.0, None)
         started = time.monotonic()
         try:
-            measurement.response = await self.stack.post(
-                url,
-                body,
-                headers,
-                timeouts=timeouts,
-                policy=policy,
-                max_response_bytes=max_response_bytes,
-            )
+            measurement.response = await self.stack.post(url, *args, **options)
         except BaseException as exc:
             measurement.error = exc
             raise
