@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Sequence
 
 import anyio
 import pytest
+from queue_jobs import GRACE, START, TIMEOUT, attempt_of, claim_one, ids, make_event, record
 
-from webhook_kit import InvalidInputError, SignatureFormat
+from webhook_kit import InvalidInputError
 from webhook_kit.clock import VirtualClock
-from webhook_kit.events import WebhookEvent
-from webhook_kit.outcomes import AttemptRecord, DeadLetter, Delivered, Outcome, RetryAt
+from webhook_kit.outcomes import DeadLetter, Delivered, Outcome, RetryAt
 from webhook_kit.queues import (
-    Claim,
     MemoryQueue,
     QueueCounts,
     UnknownDeliveryError,
@@ -23,47 +20,6 @@ from webhook_kit.queues import (
 )
 from webhook_kit.queues.memory_retention import DeliveredLog
 from webhook_kit.registrations import handler_of, secret_memory_of
-
-START = 1_700_000_000.0
-TIMEOUT = 30.0
-GRACE = 5.0
-
-
-def make_event(name: str = "order.created", *, timeout: float = TIMEOUT) -> WebhookEvent:
-    return WebhookEvent(
-        id=str(uuid.uuid4()),
-        event=name,
-        target_url="https://example.com/hooks",
-        body='{"n":1}',
-        signature_format=SignatureFormat.HEX_SHA256_WITH_PREFIX,
-        signature="sha256=00",
-        created_at=START,
-        timeout=timeout,
-    )
-
-
-def attempt_of(
-    claim: Claim,
-    *,
-    status: int | None = 503,
-    error: str | None = None,
-    excerpt: str = "",
-    outcome: str = "retry",
-) -> AttemptRecord:
-    return AttemptRecord(
-        delivery_id=claim.event.id,
-        attempt=claim.attempt,
-        started_at=START,
-        status=status,
-        error=error,
-        latency=0.01,
-        response_excerpt=excerpt,
-        outcome=outcome,
-    )
-
-
-def ids(claims: Sequence[Claim]) -> list[str]:
-    return [claim.event.id for claim in claims]
 
 
 @pytest.fixture
@@ -74,16 +30,6 @@ def clock() -> VirtualClock:
 @pytest.fixture
 def queue(clock: VirtualClock) -> MemoryQueue:
     return MemoryQueue(clock=clock)
-
-
-async def claim_one(queue: MemoryQueue) -> Claim:
-    claims = await queue.claim(10, lease_grace=GRACE)
-    assert len(claims) == 1
-    return claims[0]
-
-
-async def record(queue: MemoryQueue, claim: Claim, result: Outcome, **attempt: object) -> bool:
-    return await queue.record(claim, result, attempt_of(claim, **attempt))  # type: ignore[arg-type]
 
 
 def test_memory_queue_implements_the_protocol(queue: MemoryQueue) -> None:

@@ -18,8 +18,9 @@ import anyio
 import anyio.lowlevel
 import psycopg
 import pytest
+from queue_jobs import GRACE, START, make_event
 
-from webhook_kit import InvalidInputError, SignatureFormat
+from webhook_kit import InvalidInputError
 from webhook_kit.clock import SystemClock, VirtualClock
 from webhook_kit.events import WebhookEvent, endpoint_of
 from webhook_kit.outcomes import AttemptRecord, RetryAt
@@ -30,21 +31,6 @@ from webhook_kit.queues.postgres_schema import SCHEMA_VERSION
 pytestmark = [pytest.mark.anyio, pytest.mark.postgresql]
 
 WAIT = 60  # seconds: a generous bound for a busy machine, never a figure under test
-GRACE = 5.0
-START = 1_700_000_000.0
-
-
-def make_event(url: str = "https://example.com/hooks", *, timeout: float = 30.0) -> WebhookEvent:
-    return WebhookEvent(
-        id=str(uuid.uuid4()),
-        event="order.created",
-        target_url=url,
-        body='{"n":1}',
-        signature_format=SignatureFormat.HEX_SHA256_WITH_PREFIX,
-        signature="sha256=00",
-        created_at=START,
-        timeout=timeout,
-    )
 
 
 def attempt_of(event: WebhookEvent, attempt: int = 1) -> AttemptRecord:
@@ -360,8 +346,8 @@ async def test_a_backlog_beyond_an_allowance_is_left_untouched(
 ) -> None:
     slow, fast = "https://slow.example/hooks", "https://fast.example/hooks"
     for _ in range(300):
-        await queue.enqueue(make_event(slow))
-    healthy = [make_event(fast) for _ in range(3)]
+        await queue.enqueue(make_event(url=slow))
+    healthy = [make_event(url=fast) for _ in range(3)]
     for event in healthy:
         await queue.enqueue(event)
     limits = ClaimLimits(default=10, per_endpoint={endpoint_of(slow): 2})

@@ -43,6 +43,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from queue_jobs import GRACE, START, TIMEOUT, attempt_of, claim_one, ids, make_event, record
 
 from webhook_kit import (
     InvalidInputError,
@@ -72,9 +73,6 @@ from webhook_kit.queues import (
 from webhook_kit.registrations import handler_of, secret_memory_of
 from webhook_kit.testing import MockReceiver
 
-START = 1_700_000_000.0
-TIMEOUT = 30.0
-GRACE = 5.0
 LEASE = TIMEOUT + GRACE
 SECRET = "conformance-suite-secret"
 EMPTY = QueueCounts(pending=0, due=0, in_flight=0, delivered=0, dead=0)
@@ -193,24 +191,6 @@ pytestmark = pytest.mark.anyio
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def make_event(
-    name: str = "order.created",
-    *,
-    timeout: float = TIMEOUT,
-    url: str = "https://example.com/hooks",
-) -> WebhookEvent:
-    return WebhookEvent(
-        id=str(uuid.uuid4()),
-        event=name,
-        target_url=url,
-        body='{"n":1}',
-        signature_format=SignatureFormat.HEX_SHA256_WITH_PREFIX,
-        signature="sha256=00",
-        created_at=START,
-        timeout=timeout,
-    )
-
-
 def rich_event() -> WebhookEvent:
     """An event with every field away from its default, to check what a queue keeps."""
     return WebhookEvent(
@@ -229,41 +209,6 @@ def rich_event() -> WebhookEvent:
         retry_policy=RetryPolicy(max_attempts=3, base_delay=1, factor=3, max_delay=20, jitter=0),
         network=NetworkPolicy.from_networks(["10.20.0.0/16"]),
     )
-
-
-def attempt_of(
-    claim: Claim,
-    *,
-    status: int | None = 503,
-    error: str | None = None,
-    excerpt: str = "",
-    outcome: str = "retry",
-    started_at: float = START,
-) -> AttemptRecord:
-    return AttemptRecord(
-        delivery_id=claim.event.id,
-        attempt=claim.attempt,
-        started_at=started_at,
-        status=status,
-        error=error,
-        latency=0.01,
-        response_excerpt=excerpt,
-        outcome=outcome,
-    )
-
-
-def ids(claims: Sequence[Claim]) -> list[str]:
-    return [claim.event.id for claim in claims]
-
-
-async def claim_one(queue: WebhookQueue) -> Claim:
-    claims = await queue.claim(10, lease_grace=GRACE)
-    assert len(claims) == 1, claims
-    return claims[0]
-
-
-async def record(queue: WebhookQueue, claim: Claim, result: Outcome, /, **attempt: object) -> bool:
-    return await queue.record(claim, result, attempt_of(claim, **attempt))  # type: ignore[arg-type]
 
 
 def claim_from_threads(

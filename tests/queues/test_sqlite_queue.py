@@ -19,6 +19,7 @@ import anyio
 import anyio.to_thread
 import httpx
 import pytest
+from queue_jobs import GRACE, START, TIMEOUT, claim_one, make_event, record
 
 from webhook_kit import (
     InvalidInputError,
@@ -32,11 +33,10 @@ from webhook_kit import (
 )
 from webhook_kit.clock import VirtualClock
 from webhook_kit.events import WebhookEvent
-from webhook_kit.outcomes import AttemptRecord, DeadLetter, Delivered, Outcome, RetryAt
+from webhook_kit.outcomes import DeadLetter, Delivered, Outcome, RetryAt
 from webhook_kit.queues import (
     DEFAULT_RETENTION,
     SCHEMA_VERSION,
-    Claim,
     QueueCounts,
     QueueStorageError,
     SchemaError,
@@ -47,24 +47,8 @@ from webhook_kit.queues.sqlite_schema import APPLICATION_ID, migrate
 from webhook_kit.registrations import secret_memory_of
 from webhook_kit.testing import MockReceiver
 
-START = 1_700_000_000.0
-TIMEOUT = 30.0
-GRACE = 5.0
 SECRET = "sqlite-queue-secret"
 WHSEC = "whsec_" + "c3FsaXRlLXF1ZXVlLXRlc3Qta2V5LTMyLWJ5dGVzISE="
-
-
-def make_event(name: str = "order.created", *, timeout: float = TIMEOUT) -> WebhookEvent:
-    return WebhookEvent(
-        id=str(uuid.uuid4()),
-        event=name,
-        target_url="https://example.com/hooks",
-        body='{"n":1}',
-        signature_format=SignatureFormat.HEX_SHA256_WITH_PREFIX,
-        signature="sha256=00",
-        created_at=START,
-        timeout=timeout,
-    )
 
 
 def rich_event(name: str = "invoice.paid") -> WebhookEvent:
@@ -85,31 +69,6 @@ def rich_event(name: str = "invoice.paid") -> WebhookEvent:
         retry_policy=RetryPolicy(max_attempts=3, base_delay=1, factor=3, max_delay=20, jitter=0),
         network=NetworkPolicy.from_networks(["10.20.0.0/16"]),
     )
-
-
-def attempt_of(
-    claim: Claim, *, status: int | None = 503, excerpt: str = "", started_at: float = START
-) -> AttemptRecord:
-    return AttemptRecord(
-        delivery_id=claim.event.id,
-        attempt=claim.attempt,
-        started_at=started_at,
-        status=status,
-        error=None if status is not None else "connect: refused",
-        latency=0.01,
-        response_excerpt=excerpt,
-        outcome="retry",
-    )
-
-
-async def record(queue: SQLiteQueue, claim: Claim, result: Outcome, /, **attempt: object) -> bool:
-    return await queue.record(claim, result, attempt_of(claim, **attempt))  # type: ignore[arg-type]
-
-
-async def claim_one(queue: SQLiteQueue) -> Claim:
-    claims = await queue.claim(10, lease_grace=GRACE)
-    assert len(claims) == 1, claims
-    return claims[0]
 
 
 def raw(path: Path) -> sqlite3.Connection:
