@@ -9,8 +9,6 @@ import itertools
 import json
 import logging
 import re
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -21,11 +19,11 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 from example_modules import load_example
 from starlette.responses import Response
 
 import webhook_kit
+from uvicorn_threads import loopback_socket, serve_in_thread
 from webhook_kit import (
     DEFAULT_RETRY_STATUS_CODES,
     HEADER_EVENT,
@@ -693,21 +691,9 @@ async def test_payload_limits_example() -> None:
 @contextmanager
 def served(app: Any) -> Iterator[int]:
     """Serve ``app`` with uvicorn on 127.0.0.1 in a background thread; yield its port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
+    sock = loopback_socket()
+    with serve_in_thread(app, sock):
         yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,19 +14,18 @@ import asyncio
 import datetime
 import socket
 import ssl
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from uvicorn_threads import loopback_socket, serve_in_thread
 from webhook_kit.http_stacks import (
     DEFAULT_MAX_RESPONSE_BYTES,
     HttpResponse,
@@ -166,33 +165,9 @@ class LiveServer:
 @contextmanager
 def serve(app: Starlette, **ssl_options: str) -> Iterator[int]:
     """Run ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yield the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        ws="none",
-        http="h11",
-        timeout_graceful_shutdown=1,
-        **ssl_options,  # type: ignore[arg-type]
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
+    sock = loopback_socket()
+    with serve_in_thread(app, sock, **ssl_options):
+        yield sock.getsockname()[1]
 
 
 @dataclass

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,12 +23,12 @@ from dataclasses import dataclass, field
 import anyio
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from uvicorn_threads import loopback_socket, serve_in_thread
 from webhook_kit import (
     AttemptRecord,
     MemoryQueue,
@@ -182,33 +179,10 @@ async def _stream(size: int) -> AsyncIterator[bytes]:
 @contextmanager
 def serve(receiver_for: Callable[[str], Receiver]) -> Iterator[Receiver]:
     """Serve a `Receiver` with uvicorn on 127.0.0.1 (a free port) in a thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    receiver = receiver_for(f"http://127.0.0.1:{port}")
-    config = uvicorn.Config(
-        receiver.app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        ws="none",
-        http="h11",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
+    sock = loopback_socket()
+    receiver = receiver_for(f"http://127.0.0.1:{sock.getsockname()[1]}")
+    with serve_in_thread(receiver.app, sock):
         yield receiver
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
 
 
 @dataclass
