@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
 import pytest
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from hang_ups import until_hang_up
 from webhook_kit import SignatureFormat
 from webhook_kit.outcomes import AttemptRecord, DeadLetterRecord
 from webhook_kit.queues import QueueCounts, SQLiteQueue
@@ -47,25 +47,7 @@ class ArrivalReceiver(MockReceiver):
             await super().app(scope, receive, send)
             return
         self.arrived.set()
-        body_read = anyio.Event()
-
-        async def receive_body() -> Message:
-            message = await receive()
-            if not message.get("more_body", False):
-                body_read.set()
-            return message
-
-        async with anyio.create_task_group() as tasks:
-
-            async def on_hang_up() -> None:
-                await body_read.wait()  # after the body, receive() waits for a hang-up
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                tasks.cancel_scope.cancel()
-
-            tasks.start_soon(on_hang_up)
-            await super().app(scope, receive_body, send)
-            tasks.cancel_scope.cancel()
+        await until_hang_up(super().app, scope, receive, send)
 
 
 @dataclass

@@ -16,9 +16,10 @@ from typing import Any
 
 import anyio
 import pytest
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 import webhook_kit.worker as worker_module
+from hang_ups import until_hang_up
 from webhook_kit import (
     InvalidInputError,
     InvalidTargetError,
@@ -544,26 +545,8 @@ class HangCountingReceiver(MockReceiver):
         self.arrived += 1
         self.open += 1
         self.max_open = max(self.max_open, self.open)
-        body_read = anyio.Event()
-
-        async def receive_body() -> Message:
-            message = await receive()
-            if not message.get("more_body", False):
-                body_read.set()
-            return message
-
         try:
-            async with anyio.create_task_group() as tasks:
-
-                async def on_hang_up() -> None:
-                    await body_read.wait()  # after the body, receive() waits for a hang-up
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    tasks.cancel_scope.cancel()
-
-                tasks.start_soon(on_hang_up)
-                await super().app(scope, receive_body, send)
-                tasks.cancel_scope.cancel()
+            await until_hang_up(super().app, scope, receive, send)
         finally:
             self.open -= 1
 
