@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
+from every_scheme import ALL_SCHEMES, resolved, scheme_id
 from webhook_kit import (
     SignatureFormat,
     SignatureScheme,
@@ -30,15 +31,6 @@ WHSEC = "whsec_" + base64.b64encode(b"hostile-input-whsec-key!").decode()
 SEED = bytes(range(100, 132))
 WHSK = "whsk_" + base64.b64encode(SEED).decode()
 
-PROVIDERS: list[SignatureScheme] = [
-    providers.GITHUB,
-    providers.STRIPE,
-    providers.SHOPIFY,
-    providers.SLACK,
-    providers.STANDARD_WEBHOOKS,
-    providers.SVIX,
-]
-ALL_SCHEMES: list[SignatureFormat | SignatureScheme] = [*SignatureFormat, *PROVIDERS]
 TIMESTAMPED = [
     s for s in ALL_SCHEMES if (s.scheme if isinstance(s, SignatureFormat) else s).timestamped
 ]
@@ -94,16 +86,6 @@ NASTY_TIMESTAMPS = [
     "\x00",
     "\ud800",
 ]
-
-
-def scheme_id(scheme: object) -> str:
-    if isinstance(scheme, SignatureFormat):
-        return f"fmt_{scheme.value}"
-    return getattr(scheme, "name", "?")
-
-
-def resolved(scheme: SignatureFormat | SignatureScheme) -> SignatureScheme:
-    return scheme.scheme if isinstance(scheme, SignatureFormat) else scheme
 
 
 def secret_for(scheme: SignatureFormat | SignatureScheme) -> str:

@@ -17,6 +17,7 @@ import svix.webhooks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from every_scheme import scheme_id
 from webhook_kit import (
     SignatureFormat,
     SignatureScheme,
@@ -37,12 +38,6 @@ WHSEC_OLD = "whsec_" + base64.b64encode(b"the-previous-secret-key!!").decode()
 WHSK = "whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk="
 MSG_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 BODY = b'{"type": "contact.created", "data": {"id": "1f81eb52"}}'
-
-
-def scheme_id(scheme: object) -> str:
-    if isinstance(scheme, SignatureFormat):
-        return f"fmt_{scheme.value}"
-    return getattr(scheme, "name", "?")
 
 
 def now() -> int:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from every_scheme import ALL_SCHEMES, scheme_id
 from webhook_kit import (
     InvalidSecretError,
     MissingDependencyError,
@@ -79,23 +80,6 @@ DECODING: list[SignatureFormat | SignatureScheme] = [
     providers.STANDARD_WEBHOOKS,
     providers.SVIX,
 ]
-ALL_SCHEMES: list[SignatureFormat | SignatureScheme] = [
-    *SignatureFormat,
-    providers.GITHUB,
-    providers.SHOPIFY,
-    providers.SLACK,
-    providers.STRIPE,
-    providers.STANDARD_WEBHOOKS,
-    providers.SVIX,
-]
-
-
-def scheme_id(scheme: object) -> str:
-    return (
-        f"fmt_{scheme.value}"
-        if isinstance(scheme, SignatureFormat)
-        else getattr(scheme, "name", "?")
-    )
 
 
 def sign_at(secret: object, scheme: SignatureFormat | SignatureScheme) -> str:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from every_scheme import ALL_SCHEMES, scheme_id
 from webhook_kit import (
     HEADER_EVENT,
     HEADER_ID,
@@ -33,24 +34,6 @@ WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdefghijklmn").decode()
 WHSEC_OTHER = "whsec_" + base64.b64encode(b"nmlkjihgfedcba9876543210").decode()
 WEBHOOK_ID = "3f0c6a1e-8c47-4d3c-9b0e-2f8f3a1b7c55"
 TIMESTAMP = 1_700_000_000
-
-PROVIDERS: list[SignatureScheme] = [
-    providers.GITHUB,
-    providers.STRIPE,
-    providers.SHOPIFY,
-    providers.SLACK,
-    providers.STANDARD_WEBHOOKS,
-    providers.SVIX,
-]
-ALL_SCHEMES: list[SignatureFormat | SignatureScheme] = [*SignatureFormat, *PROVIDERS]
-
-
-def scheme_id(scheme: object) -> str:
-    return (
-        f"fmt_{scheme.value}"
-        if isinstance(scheme, SignatureFormat)
-        else getattr(scheme, "name", "?")
-    )
 
 
 def secrets_for(scheme: SignatureFormat | SignatureScheme) -> tuple[str, str]:

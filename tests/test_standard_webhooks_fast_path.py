@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
+from every_scheme import resolved, scheme_id
 from webhook_kit import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TOLERANCE,
@@ -39,14 +40,6 @@ SCHEMES: list[SignatureFormat | SignatureScheme] = [
     providers.SVIX,
     SignatureFormat.STANDARD_WEBHOOKS,
 ]
-
-
-def scheme_id(scheme: SignatureFormat | SignatureScheme) -> str:
-    return f"fmt_{scheme.value}" if isinstance(scheme, SignatureFormat) else scheme.name
-
-
-def resolved(scheme: SignatureFormat | SignatureScheme) -> Any:
-    return scheme.scheme if isinstance(scheme, SignatureFormat) else scheme
 
 
 def entry(body: bytes, webhook_id: str, timestamp: str, key: bytes = KEY) -> str:

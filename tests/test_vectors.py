@@ -12,6 +12,7 @@ import hmac
 
 import pytest
 
+from every_scheme import scheme_id
 from webhook_kit import (
     InvalidSecretError,
     SignatureFormat,
@@ -79,12 +80,6 @@ STANDARD_SCHEMES: list[SignatureFormat | SignatureScheme] = [
     providers.SVIX,
     SignatureFormat.STANDARD_WEBHOOKS,
 ]
-
-
-def scheme_id(scheme: object) -> str:
-    if isinstance(scheme, SignatureFormat):
-        return f"fmt_{scheme.value}"
-    return getattr(scheme, "name", "?")
 
 
 def sw_headers(signature: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
+from every_scheme import ALL_SCHEMES, resolved, scheme_id
 from webhook_kit import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TOLERANCE,
@@ -38,15 +39,6 @@ WEBHOOK_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
 EVENT = "order.paid"
 NOW = 1_700_000_000
 
-PROVIDERS: list[SignatureScheme] = [
-    providers.GITHUB,
-    providers.STRIPE,
-    providers.SHOPIFY,
-    providers.SLACK,
-    providers.STANDARD_WEBHOOKS,
-    providers.SVIX,
-]
-ALL_SCHEMES: list[SignatureFormat | SignatureScheme] = [*SignatureFormat, *PROVIDERS]
 TIMESTAMPED: list[SignatureFormat | SignatureScheme] = [
     SignatureFormat.STANDARD_WEBHOOKS,
     SignatureFormat.STRIPE,
@@ -67,18 +59,6 @@ FAST_PATH: list[SignatureFormat | SignatureScheme] = [
     SignatureFormat.HEX_SHA256,
     providers.GITHUB,
 ]
-
-
-def scheme_id(scheme: object) -> str:
-    return (
-        f"fmt_{scheme.value}"
-        if isinstance(scheme, SignatureFormat)
-        else getattr(scheme, "name", "?")
-    )
-
-
-def resolved(scheme: SignatureFormat | SignatureScheme) -> SignatureScheme:
-    return scheme.scheme if isinstance(scheme, SignatureFormat) else scheme
 
 
 def secret_for(scheme: SignatureFormat | SignatureScheme) -> str:

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from every_scheme import PROVIDERS
 from webhook_kit import (
     RetryPolicy,
     SignatureFormat,
     VerificationError,
     WebhookEvent,
     WebhookSubscription,
-    providers,
     strategies,
     verify,
 )
@@ -24,15 +24,7 @@ from webhook_kit.schemes import SignatureScheme
 from webhook_kit.signing import FORMAT_SCHEMES
 from webhook_kit.testing import FakeQueue
 
-ALL_SCHEMES: list[SignatureScheme] = [
-    *FORMAT_SCHEMES.values(),
-    providers.GITHUB,
-    providers.STRIPE,
-    providers.SHOPIFY,
-    providers.SLACK,
-    providers.STANDARD_WEBHOOKS,
-    providers.SVIX,
-]
+ALL_SCHEMES: list[SignatureScheme] = [*FORMAT_SCHEMES.values(), *PROVIDERS]
 SCHEME_IDS = [scheme.name for scheme in ALL_SCHEMES]
 HOSTILE_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SAMPLED_URLS = {"https://example.com/hooks", "http://receiver.webhook-kit.test/x"}
