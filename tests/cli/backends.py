@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from webhook_kit import SQLiteQueue, WebhookSubscription, Worker
+from webhook_kit import SQLiteQueue
 from webhook_kit.outcomes import AttemptRecord, DeadLetterRecord
 from webhook_kit.queues import QueueCounts
 from webhook_kit.queues.protocol import EndpointRecord
 from webhook_kit.url_masking import masked_url
 
-from .queue_files import RETRY_POLICY, SCRIPTS, SECRET
+from .queue_files import deliver_each_script
 
 if TYPE_CHECKING:
     from webhook_kit.queues.protocol import LeaseQueue
@@ -122,26 +122,8 @@ class Delivered:
 def deliver_scripts(queue: CliQueue) -> Delivered:
     """One webhook of each event in `SCRIPTS` through ``queue`` by a `Worker` to a
     `MockReceiver` on 127.0.0.1: one delivered; a 400, a 410 and a 503 retried once dead."""
-    from webhook_kit.testing import MockReceiver
 
     async def build(opened: LeaseQueue) -> Delivered:
-        receiver = MockReceiver()
-        for event, steps in SCRIPTS.items():
-            receiver.script(steps, event=event)
-        async with receiver.serve() as url, await WebhookSubscription.register(opened):
-            subscription = (
-                WebhookSubscription(url, SECRET)
-                .allow_private_targets(True)  # the receiver is on loopback
-                .retry_policy(RETRY_POLICY)
-            )
-            ids = {
-                event: await subscription.dispatch(opened, event, {"event": event})
-                for event in SCRIPTS
-            }
-            # One at a time, so that the dead letters' order is the dispatch order.
-            await Worker(opened, concurrency=1, health=False).run_until_idle()
-        counts = await opened.counts()
-        assert (counts.delivered, counts.dead, counts.pending) == (1, 3, 0), counts
-        return Delivered(ids, url)
+        return Delivered(*await deliver_each_script(opened))
 
     return queue.run(build)

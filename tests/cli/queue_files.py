@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -25,6 +26,9 @@ from webhook_kit import (
 )
 from webhook_kit.testing import MockReceiver, Reply
 from webhook_kit.testing.scripts import Step
+
+if TYPE_CHECKING:
+    from webhook_kit.queues.protocol import LeaseQueue
 
 SECRET = "dlq-command-secret-of-32-bytes!!"
 HOSTILE_BODY = "bad payload \x1b[2J\x1b]0;pwned\x07\nsecond line"
@@ -65,29 +69,36 @@ class BuiltQueue:
         return BuiltQueue(path, self.ids, self.url)
 
 
+async def deliver_each_script(queue: LeaseQueue) -> tuple[dict[str, str], str]:
+    """Deliver one webhook of each event in `SCRIPTS` through ``queue`` by a `Worker` to a
+    `MockReceiver` on 127.0.0.1; the delivery id of each event, and where they went (the
+    receiver is gone now)."""
+    receiver = MockReceiver()
+    for event, steps in SCRIPTS.items():
+        receiver.script(steps, event=event)
+    async with receiver.serve() as url, await WebhookSubscription.register(queue):
+        subscription = (
+            WebhookSubscription(url, SECRET)
+            .allow_private_targets(True)  # the receiver is on loopback
+            .retry_policy(RETRY_POLICY)
+        )
+        ids = {
+            event: await subscription.dispatch(queue, event, {"event": event}) for event in SCRIPTS
+        }
+        # One at a time, so that the dead letters' order is the dispatch order.
+        await Worker(queue, concurrency=1, health=False).run_until_idle()
+    counts = await queue.counts()
+    assert (counts.delivered, counts.dead, counts.pending) == (1, 3, 0), counts
+    return ids, url
+
+
 def build_queue(path: Path) -> BuiltQueue:
     """Deliver one webhook of each event in `SCRIPTS` into a new queue at ``path``."""
 
     async def build() -> BuiltQueue:
         queue = SQLiteQueue(path)
         try:
-            receiver = MockReceiver()
-            for event, steps in SCRIPTS.items():
-                receiver.script(steps, event=event)
-            async with receiver.serve() as url, await WebhookSubscription.register(queue):
-                subscription = (
-                    WebhookSubscription(url, SECRET)
-                    .allow_private_targets(True)  # the receiver is on loopback
-                    .retry_policy(RETRY_POLICY)
-                )
-                ids = {
-                    event: await subscription.dispatch(queue, event, {"event": event})
-                    for event in SCRIPTS
-                }
-                # One at a time, so that the dead letters' order is the dispatch order.
-                await Worker(queue, concurrency=1, health=False).run_until_idle()
-            counts = await queue.counts()
-            assert (counts.delivered, counts.dead, counts.pending) == (1, 3, 0), counts
+            ids, url = await deliver_each_script(queue)
         finally:
             queue.close()
         return BuiltQueue(path, ids, url)
