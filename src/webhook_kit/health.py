@@ -4,8 +4,9 @@ Per endpoint (the target URL without its query), the worker keeps:
 
 * **a concurrency limit** that doubles with each quick answer and halves with each failure.
   It starts at the *share* an unproven endpoint may hold (a quarter of the worker's
-  concurrency by default) and can reach the whole concurrency; a hanging endpoint never
-  completes an attempt, so it never grows past its share;
+  concurrency by default) and can reach the worker's whole capacity (its concurrency plus
+  what it claims ahead); a hanging endpoint never completes an attempt, so it never grows
+  past its share;
 * **a circuit breaker**: after ``pause_after`` consecutive failures the endpoint is *paused* —
   its deliveries are deferred, not charged an attempt — until a single probe is let through;
   a failed probe pauses it again for twice as long (up to ``max_pause``); a success closes it;
@@ -126,7 +127,11 @@ class _Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class EndpointStatus:
-    """One endpoint's health, for people: state, limit, in flight, recent failures."""
+    """One endpoint's health, for people: state, limit, in flight, recent failures.
+
+    ``in_flight`` counts the endpoint's deliveries this worker holds: attempts under way and
+    deliveries claimed ahead, waiting for a slot.
+    """
 
     endpoint: str
     state: EndpointState
@@ -145,11 +150,17 @@ class EndpointHealth:
     Args:
         concurrency: the worker's concurrency.
         policy: the rules.
+        capacity: the most deliveries of one endpoint the worker holds at once — in flight,
+            or claimed ahead and waiting for a slot — and so the highest an endpoint's limit
+            grows (default: ``concurrency``).
     """
 
-    def __init__(self, concurrency: int, policy: HealthPolicy | None = None) -> None:
+    def __init__(
+        self, concurrency: int, policy: HealthPolicy | None = None, *, capacity: int | None = None
+    ) -> None:
         self.policy = policy or HealthPolicy()
         self.concurrency = concurrency
+        self.capacity = concurrency if capacity is None else max(concurrency, capacity)
         self.floor = max(1, int(concurrency * self.policy.share))
         self._endpoints: dict[str, _Endpoint] = {}
 
@@ -186,7 +197,7 @@ class EndpointHealth:
         allowances: dict[str, int] = {}
         for endpoint, state in self._endpoints.items():
             if state.state is EndpointState.DISABLED:
-                allowances[endpoint] = self.concurrency
+                allowances[endpoint] = self.capacity
             elif state.state is EndpointState.PAUSED and now < state.paused_until:
                 allowances[endpoint] = 0
             elif state.state is not EndpointState.HEALTHY:  # a probe is due or out
@@ -245,9 +256,9 @@ class EndpointHealth:
         if slow:
             state.limit = max(self.floor, state.limit // 2)
         else:
-            # Double: an endpoint that keeps up reaches the whole concurrency within a couple of
+            # Double: an endpoint that keeps up reaches the whole capacity within a couple of
             # successes; one that never answers never grows.
-            state.limit = min(self.concurrency, state.limit * 2)
+            state.limit = min(self.capacity, state.limit * 2)
 
     def _failed(self, state: _Endpoint, record: AttemptRecord, now: float) -> None:
         policy = self.policy

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import TYPE_CHECKING
+from collections import deque
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -41,6 +43,7 @@ DEFAULT_LEASE_GRACE = 15.0
 """Seconds a lease outlives its attempt's timeout (30 s by default, so 45 s in all)."""
 
 _POLL_INTERVAL = 1.0
+_MIN_GRACE_TO_CLAIM_AHEAD = 2.0  # seconds of lease grace below which nothing waits for a slot
 _ENDPOINT_SYNC_INTERVAL = 5.0
 
 
@@ -84,10 +87,16 @@ class Worker:
         health: endpoint health (per-endpoint limits and circuit breakers, see
             `webhook_kit.health`): ``True`` for the default `HealthPolicy`, a policy, or
             ``False``/``None`` to attempt every due delivery as it comes.
+        claim_ahead: deliveries claimed beyond ``concurrency``, each starting the moment a
+            slot frees, so no slot waits for a claim's round trip to the queue. Default: half
+            the concurrency (none when ``lease_grace`` is under 2 s). A delivery that waited
+            for a slot longer than half the lease grace is given back instead of started, so
+            no lease can run out during its attempt.
 
     Raises:
-        InvalidInputError: ``concurrency`` below 1, a negative ``lease_grace``, or a
-            ``health`` that is not a bool, ``None`` or a `HealthPolicy`.
+        InvalidInputError: ``concurrency`` below 1, a negative ``lease_grace`` or
+            ``claim_ahead``, a ``claim_ahead`` with a lease grace under 2 s, or a ``health``
+            that is not a bool, ``None`` or a `HealthPolicy`.
     """
 
     def __init__(
@@ -98,11 +107,23 @@ class Worker:
         client: httpx.AsyncClient | None = None,
         lease_grace: float = DEFAULT_LEASE_GRACE,
         health: HealthPolicy | bool | None = True,
+        claim_ahead: int | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidInputError("concurrency must be an int of at least 1")
         if not math.isfinite(lease_grace) or lease_grace < 0:
             raise InvalidInputError("lease_grace must be a finite, non-negative number")
+        if claim_ahead is None:
+            claim_ahead = concurrency // 2 if lease_grace >= _MIN_GRACE_TO_CLAIM_AHEAD else 0
+        if isinstance(claim_ahead, bool) or not isinstance(claim_ahead, int) or claim_ahead < 0:
+            raise InvalidInputError("claim_ahead must be an int of at least 0")
+        if claim_ahead and lease_grace < _MIN_GRACE_TO_CLAIM_AHEAD:
+            raise InvalidInputError(
+                f"claim_ahead needs a lease_grace of at least {_MIN_GRACE_TO_CLAIM_AHEAD:g} s "
+                "(a delivery waiting for a slot spends its lease): raise lease_grace or pass "
+                "claim_ahead=0"
+            )
+        self.claim_ahead = claim_ahead
         self.queue = queue
         clock = queue.clock
         self._virtual_clock = clock if isinstance(clock, VirtualClock) else None
@@ -114,9 +135,17 @@ class Worker:
         if not (health is None or health is False or isinstance(health, HealthPolicy)):
             raise InvalidInputError(f"health must be True, False or a HealthPolicy: {health!r}")
         self.health: EndpointHealth | None = (
-            EndpointHealth(concurrency, health) if isinstance(health, HealthPolicy) else None
+            EndpointHealth(concurrency, health, capacity=concurrency + claim_ahead)
+            if isinstance(health, HealthPolicy)
+            else None
         )
         self._in_flight: dict[int, Claim] = {}
+        # Claimed (and admitted by endpoint health) but waiting for a slot, with when.
+        self._ready: deque[tuple[Claim, float]] = deque()
+        self._run_handler: DeliveryHandler | None = None
+        # Attempts that ended and whose outcome is being written: their slot is free for the
+        # next attempt, but at most `concurrency` of them wait on the queue at once.
+        self._recording = 0
         self._progress = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
@@ -174,8 +203,10 @@ class Worker:
         # Plain asyncio tasks, not an anyio task group: spawning is on the hot path, and a
         # task group's per-task cancel scope costs more than the rest of an attempt.
         self._tasks = set()
+        self._run_handler = handler
         try:
-            await self._claim_loop(handler, until_idle)
+            await self._claim_loop(until_idle)
+            await self._return_ready()
             while self._tasks:  # stopping: let in-flight attempts finish
                 await asyncio.wait(set(self._tasks))
             self._raise_failure()
@@ -184,7 +215,10 @@ class Worker:
                 for task in self._tasks:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            with anyio.CancelScope(shield=True):
+                await self._return_ready()
             self._running, self._stopping = False, False
+            self._run_handler = None
             # Pooled connections belong to this run's event loop: close them now (a later run
             # reopens them) rather than leave sessions for the garbage collector to warn about.
             await handler.aclose()
@@ -194,8 +228,12 @@ class Worker:
             failure, self._failure = self._failure, None
             raise failure
 
-    async def _claim_loop(self, handler: DeliveryHandler, until_idle: bool) -> None:
+    async def _claim_loop(self, until_idle: bool) -> None:
         queue, clock = self.queue, self.queue.clock
+        capacity = self.concurrency + self.claim_ahead
+        # Claim again once fewer than this many wait for a slot: claims stay large (one round
+        # trip for many deliveries) and the slots never run dry while one is under way.
+        low_water = max(1, self.claim_ahead // 2)
         while not self._stopping:
             self._raise_failure()
             telemetry = observability._telemetry
@@ -205,33 +243,36 @@ class Worker:
                 now = clock.now()
                 if now - self._endpoints_synced >= _ENDPOINT_SYNC_INTERVAL:
                     await self._sync_endpoints()
-            free = self.concurrency - len(self._in_flight)
+            self._start_ready()
+            room = capacity - len(self._in_flight) - len(self._ready)
+            if self._recording >= self.concurrency:
+                room = 0  # the queue is behind on writing outcomes: let it catch up first
+            can_claim = room > 0 and len(self._ready) < low_water
             health = self.health
             limits = UNLIMITED if health is None else health.claim_limits(clock.now())
-            if free > 0:
+            if can_claim:
                 # Each endpoint gets what its health allows and no more: the rest of a slow
                 # endpoint's backlog stays in the queue, so others' due jobs are claimed now.
-                claims = await queue.claim(free, lease_grace=self.lease_grace, limits=limits)
+                claims = await queue.claim(room, lease_grace=self.lease_grace, limits=limits)
                 held_back = 0
+                claimed_at = clock.now()
                 for claim in claims:
                     if health is not None and not await self._admitted(claim):
                         held_back += 1
                         continue
-                    self._in_flight[claim.token] = claim
                     if self._virtual_clock is not None:
                         self._virtual_clock.hold()  # released when the attempt is recorded
-                    task = asyncio.create_task(self._attempt(handler, claim))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._attempt_done)
-                # More may be due: fill the freed slots first. But once endpoint health held
-                # some back, claiming on would only hold back more: wait for an attempt to end.
-                if len(claims) == free and not (held_back and self._in_flight):
+                    self._ready.append((claim, claimed_at))
+                self._start_ready()
+                # More may be due: fill the room first. But once endpoint health held some
+                # back, claiming on would only hold back more: wait for an attempt to end.
+                if len(claims) == room and not (held_back and self._in_flight):
                     await asyncio.sleep(0)
                     continue
-            if self._in_flight:
-                if clock.is_virtual or free <= 0:
+            if self._in_flight or self._recording or self._ready:
+                if clock.is_virtual or not can_claim:
                     await self._wait_for_progress(None if clock.is_virtual else _POLL_INTERVAL)
-                else:  # an attempt ends, or new work arrives for a free slot
+                else:  # an attempt ends, or new work arrives for the room
                     await self._idle(_POLL_INTERVAL)
                 continue
             due = await queue.next_due(held=limits.held)
@@ -250,6 +291,51 @@ class Worker:
                 wait = due - clock.now()
                 if wait > 0:
                     await self._idle(min(wait, _POLL_INTERVAL))
+
+    def _start_ready(self) -> None:
+        """Start claimed deliveries in the free slots, the earliest claimed first."""
+        handler, ready = self._run_handler, self._ready
+        if handler is None or self._stopping:
+            return  # stopping: what waits for a slot is given back, not started
+        now: float | None = None
+        while ready and len(self._in_flight) < self.concurrency:
+            claim, claimed_at = ready.popleft()
+            if now is None:
+                now = self.queue.clock.now()
+            if self.claim_ahead and now - claimed_at > self.lease_grace / 2:
+                # It waited so long for a slot that its lease could end mid-attempt, and
+                # another worker take it over: give it back rather than risk a duplicate.
+                self._spawn(self._give_back(claim))
+                continue
+            self._in_flight[claim.token] = claim
+            self._spawn(self._attempt(handler, claim))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._attempt_done)
+
+    async def _give_back(self, claim: Claim) -> None:
+        """Release a claim that never started: due again at once, no attempt counted."""
+        if self.health is not None:
+            self.health.released(endpoint_of(claim.event.target_url))
+        await self.queue.release(claim)
+
+    async def _return_ready(self) -> None:
+        """Give back every claim still waiting for a slot (the run is ending)."""
+        while self._ready:
+            claim, _ = self._ready.popleft()
+            try:
+                await self._give_back(claim)
+            except Exception:  # the queue is failing: the lease runs out and it comes back
+                logger.warning(
+                    "could not give back webhook %s; it is attempted again once its lease ends",
+                    claim.event.id,
+                    exc_info=True,
+                )
+            finally:
+                if self._virtual_clock is not None:
+                    self._virtual_clock.release()
 
     async def _idle(self, max_wait: float) -> None:
         """Wait for new work in the queue, or for `stop`, at most ``max_wait`` seconds."""
@@ -402,18 +488,27 @@ class Worker:
                 changed = health.finished(endpoint, outcome, record, queue.clock.now())
                 if changed is not None:
                     await self._save_endpoint(changed)
-            if not await queue.record(claim, outcome, record):
-                logger.warning(
-                    "webhook %s attempt %d finished after its lease expired; another worker "
-                    "owns it now, so this outcome was dropped",
-                    claim.event.id,
-                    claim.attempt,
-                )
-            elif isinstance(outcome, Delivered) and claim.event.signature is None:
-                # Kept for dead letters: a redrive in this process needs the secret again.
-                secret_memory_of(queue).forget(claim.event.id)
         finally:
             del self._in_flight[claim.token]
+        # The request is over: its slot goes to the next claimed delivery while the outcome
+        # is written (the lease holds until then; this task, and so the run, ends after).
+        self._recording += 1
+        self._start_ready()
+        self._progress.set()
+        try:
+            recorded = await queue.record(claim, outcome, record)
+        finally:
+            self._recording -= 1
+        if not recorded:
+            logger.warning(
+                "webhook %s attempt %d finished after its lease expired; another worker "
+                "owns it now, so this outcome was dropped",
+                claim.event.id,
+                claim.attempt,
+            )
+        elif isinstance(outcome, Delivered) and claim.event.signature is None:
+            # Kept for dead letters: a redrive in this process needs the secret again.
+            secret_memory_of(queue).forget(claim.event.id)
 
     def __repr__(self) -> str:
         return (

@@ -281,7 +281,8 @@ async def test_worker_enable_endpoint_takes_effect_at_once() -> None:
     receiver.assert_delivered(id=gone, times=1)
 
 
-async def test_a_healthy_endpoint_grows_to_the_whole_concurrency() -> None:
+async def test_a_healthy_endpoint_grows_to_the_whole_capacity() -> None:
+    """Its limit reaches every slot and every delivery claimed ahead (8 + 4 here)."""
     queue = FakeQueue(start=START)
     receiver = queue.receiver()
     await WebhookSubscription.register(queue)
@@ -292,7 +293,8 @@ async def test_a_healthy_endpoint_grows_to_the_whole_concurrency() -> None:
     receiver.assert_delivered(times=40)
     assert worker.health is not None
     [status] = worker.health.status()
-    assert (status.state, status.limit, status.in_flight) == (EndpointState.HEALTHY, 8, 0)
+    assert worker.claim_ahead == 4
+    assert (status.state, status.limit, status.in_flight) == (EndpointState.HEALTHY, 12, 0)
 
 
 async def test_deliveries_this_worker_cannot_sign_are_not_the_endpoints_failures() -> None:

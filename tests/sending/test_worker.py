@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import anyio
 import anyio.to_thread
 import pytest
@@ -11,12 +14,25 @@ from webhook_kit import (
     NotRegisteredError,
     QueueCounts,
     SystemClock,
+    VirtualClock,
     WebhookSubscription,
     Worker,
 )
-from webhook_kit.http_stacks import NetworkStack
+from webhook_kit.errors import InvalidInputError
+from webhook_kit.http_stacks import HttpResponse, NetworkStack
+from webhook_kit.queues.protocol import Claim
 
-from .conftest import PAYLOAD, InProcess, Receiver, Reply, exact, gaps, to, wait_for_requests
+from .conftest import (
+    PAYLOAD,
+    SECRET,
+    InProcess,
+    Receiver,
+    Reply,
+    exact,
+    gaps,
+    to,
+    wait_for_requests,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -241,3 +257,111 @@ async def test_a_worker_on_a_queue_without_a_handler_says_to_register(
     assert endpoint.requests == []
     counts = await queue.counts()
     assert (counts.pending, counts.in_flight) == (1, 0)  # still there for a registered worker
+
+
+# --- claiming ahead -------------------------------------------------------------------------
+
+
+class GatedStack:
+    """Answers 200 to every POST once `gate` is set; counts the attempts begun, by id."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.gate = anyio.Event()
+        self.begun: list[str] = []
+        self._another = anyio.Event()
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], **_: object) -> Any:
+        self.begun.append({k.lower(): v for k, v in headers.items()}["x-webhook-id"])
+        self._another.set()
+        self._another = anyio.Event()
+        await self.gate.wait()
+        return HttpResponse(200, {}, b"")
+
+    async def aclose(self) -> None:
+        pass
+
+    async def begun_at_least(self, count: int) -> None:
+        while len(self.begun) < count:
+            await self._another.wait()
+
+
+def subscription() -> WebhookSubscription:
+    return (
+        WebhookSubscription("http://127.0.0.1:9/hooks", SECRET)
+        .allow_private_targets(True)
+        .retry_policy(exact())
+    )
+
+
+async def test_claim_ahead_leases_more_than_the_slots_and_stop_gives_them_back() -> None:
+    queue = MemoryQueue(clock=SystemClock())
+    stack = GatedStack()
+    await WebhookSubscription.register(queue, stack=stack)
+    ids = [await subscription().dispatch(queue, EVENT, {"n": n}) for n in range(8)]
+    worker = Worker(queue, concurrency=2, claim_ahead=3, health=False)
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(worker.run)
+            await stack.begun_at_least(2)
+            # Two attempts under way, three more leased and waiting for a slot.
+            assert worker.in_flight == 2
+            assert (await queue.counts()).in_flight == 5
+            await worker.stop()  # the three waiting go back at once, the two finish
+            stack.gate.set()
+
+    assert sorted(stack.begun) == sorted(ids[:2])
+    counts = await queue.counts()
+    assert (counts.delivered, counts.pending, counts.in_flight) == (2, 6, 0)
+    for delivery_id in ids[2:5]:
+        assert await queue.history(delivery_id) == []  # given back unattempted
+    # Nothing was charged an attempt: the next worker makes each one once, as attempt 1.
+    await Worker(queue, concurrency=4).run_until_idle()
+    assert sorted(stack.begun) == sorted(ids)
+    for delivery_id in ids:
+        assert [record.attempt for record in await queue.history(delivery_id)] == [1]
+
+
+async def test_a_delivery_that_waited_past_half_the_grace_is_given_back_not_started() -> None:
+    clock = VirtualClock()
+    queue = MemoryQueue(clock=clock)
+    stack = GatedStack()
+    await WebhookSubscription.register(queue, stack=stack)
+    first, second = [await subscription().dispatch(queue, EVENT, {"n": n}) for n in range(2)]
+    released: list[str] = []
+    release = queue.release
+
+    async def recorded_release(claim: Claim, *, not_before: float | None = None) -> None:
+        released.append(claim.event.id)
+        await release(claim, not_before=not_before)
+
+    queue.release = recorded_release  # type: ignore[method-assign]
+    worker = Worker(queue, concurrency=1, claim_ahead=1, lease_grace=10.0, health=False)
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(worker.run_until_idle)
+            await stack.begun_at_least(1)
+            assert (await queue.counts()).in_flight == 2  # the second waits for the slot
+            clock.advance(6.0)  # past half the grace: its lease might not last an attempt
+            stack.gate.set()
+
+    assert released == [second]  # given back when the slot freed, then claimed afresh
+    assert stack.begun == [first, second]
+    for delivery_id in (first, second):
+        assert [record.outcome for record in await queue.history(delivery_id)] == ["delivered"]
+
+
+def test_claim_ahead_defaults_to_half_the_concurrency_and_needs_a_lease_grace() -> None:
+    queue = MemoryQueue()
+    assert Worker(queue).claim_ahead == 16
+    assert Worker(queue, concurrency=7).claim_ahead == 3
+    assert Worker(queue, lease_grace=1.0).claim_ahead == 0  # a short grace: none by default
+    assert Worker(queue, lease_grace=1.0, claim_ahead=0).claim_ahead == 0
+    with pytest.raises(InvalidInputError, match="claim_ahead needs a lease_grace of at least"):
+        Worker(queue, lease_grace=1.0, claim_ahead=4)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(InvalidInputError, match="claim_ahead must be an int"):
+            Worker(queue, claim_ahead=bad)  # type: ignore[arg-type]
