@@ -27,7 +27,13 @@ from webhook_kit import (
 )
 from webhook_kit.events import endpoint_of
 from webhook_kit.queues import ClaimLimits, WebhookQueue
-from webhook_kit.queues.fair_claims import pick_fairly, within_allowances
+from webhook_kit.queues.fair_claims import (
+    FairRounds,
+    by_heads,
+    left_after,
+    may_cap,
+    over_allowances,
+)
 from webhook_kit.testing import Delay, MockReceiver
 
 pytestmark = pytest.mark.anyio
@@ -114,15 +120,37 @@ async def test_a_backlog_on_a_hanging_endpoint_does_not_delay_a_healthy_one(
     assert 1 <= hanging_in_flight <= CONCURRENCY // 4
 
 
-def test_pick_fairly_takes_endpoints_by_their_earliest_due_job() -> None:
+def test_by_heads_takes_endpoints_by_their_earliest_due_job() -> None:
     limits = ClaimLimits(default=3, per_endpoint={"slow": 1, "held": 0})
-    heads = [("late", 9.0), ("slow", 1.0), ("held", 0.5), ("fast", 2.0), ("future", 99.0)]
-    assert pick_fairly(heads, limits, limit=8, now=10.0) == [("slow", 1), ("fast", 3), ("late", 3)]
-    assert pick_fairly(heads, limits, limit=2, now=10.0) == [("slow", 1), ("fast", 2)]
-    assert pick_fairly([("a", None)], limits, limit=2, now=10.0) == []
+    heads = [("late", 9.0), ("slow", 1.0), ("held", 0.5), ("fast", 2.0)]
+    assert by_heads(heads, limits, limit=8) == [("slow", 1), ("fast", 3), ("late", 3)]
+    assert by_heads(heads, limits, limit=2) == [("slow", 1), ("fast", 2), ("late", 2)]
+    assert by_heads([], limits, limit=2) == []
 
 
-def test_within_allowances_counts_each_endpoint() -> None:
+def test_allowances_below_the_limit_may_cap_a_plain_round() -> None:
+    assert not may_cap(8, ClaimLimits(default=8, per_endpoint={"a": 9}))
+    assert may_cap(8, ClaimLimits(default=8, per_endpoint={"a": 0}))
+    assert may_cap(8, ClaimLimits(default=7))
     limits = ClaimLimits(default=2, per_endpoint={"slow": 1})
-    assert within_allowances([("1", "slow"), ("2", "fast"), ("3", "fast")], limits)
-    assert not within_allowances([("1", "slow"), ("2", "slow")], limits)
+    assert over_allowances([("slow", 1), ("fast", 2)], limits) == 0
+    assert over_allowances([("slow", 2), ("fast", 3), ("other", 1)], limits) == 2
+
+
+def test_left_after_takes_off_what_a_round_took() -> None:
+    limits = ClaimLimits(default=3, per_endpoint={"slow": 1})
+    left = left_after(["slow", "fast", "fast"], limits)
+    assert (left.allowance("slow"), left.allowance("fast"), left.allowance("new")) == (0, 1, 3)
+
+
+def test_fair_rounds_remember_what_the_last_claim_needed() -> None:
+    rounds = FairRounds()
+    capping = ClaimLimits(default=3, per_endpoint={"slow": 0})
+    assert not rounds.starts_fair(8, capping)  # a plain round first
+    rounds.finished(1, "https://m.example/")
+    assert rounds.starts_fair(8, capping)
+    assert rounds.after == "https://m.example/"  # the next window starts after it
+    assert not rounds.starts_fair(2, ClaimLimits(default=2))  # nothing can cap: plain
+    rounds.finished(0, None)
+    assert not rounds.starts_fair(8, capping)
+    assert rounds.after == ""

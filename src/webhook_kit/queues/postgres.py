@@ -1,10 +1,11 @@
 """`PostgresQueue`: the queue protocol on PostgreSQL — shared by every worker process and host.
 
 A claim is one statement (``FOR UPDATE SKIP LOCKED``, fair per endpoint, expired leases taken
-back), outcomes arriving together share one statement and one commit (`postgres_outcomes`), an
-enqueue is one INSERT whose ``pg_notify`` wakes idle workers in every process (a dedicated
-LISTEN connection per queue). Due dates and leases are kept on the database server's clock by
-default (`time_source`), so workers whose clocks disagree still agree on who holds a lease.
+back: a plain round, or a fair one while a backlog is ahead in due order), outcomes arriving
+together share one statement and one commit (`postgres_outcomes`), an enqueue is one INSERT
+whose ``pg_notify`` wakes idle workers in every process (a dedicated LISTEN connection per
+queue). Due dates and leases are kept on the database server's clock by default
+(`time_source`), so workers whose clocks disagree still agree on who holds a lease.
 
 Durability: an enqueue commits with the server's ``synchronous_commit`` (durable on return).
 Claims and outcomes commit without waiting for the WAL flush: a crash of the *server* may lose
@@ -12,20 +13,20 @@ the last moments of them, and those deliveries are then attempted again once the
 out — at least once, never lost.
 
 What is stored and reported (`DeliveryStore`) is `postgres_store.PostgresStore`, the base class;
-the SQL text is in `postgres_sql`, the schema and its migrations in `postgres_schema`, the
-connections in `postgres_connections`.
+the SQL text is in `postgres_sql` (the claims' in `postgres_claim_sql`), the schema and its
+migrations in `postgres_schema`, the connections in `postgres_connections`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
 from ..events import WebhookEvent
 from ..outcomes import AttemptRecord, Outcome, RetryAt
-from .fair_claims import pick_fairly
+from .fair_claims import FairRounds, left_after
+from .postgres_claim_sql import SUMMARY
 from .postgres_connections import Listener
 from .postgres_outcomes import OutcomeBatcher, Pending, batch_parameters
 from .postgres_store import DEFAULT_POOL_SIZE, PostgresStore, TimeSource
@@ -87,6 +88,7 @@ class PostgresQueue(PostgresStore):
             time_source=time_source,
         )
         self._outcomes = OutcomeBatcher(self._write_outcomes)
+        self._rounds = FairRounds()
         self._listener = Listener(conninfo, self._sql.channel, self._work)
 
     async def close(self) -> None:
@@ -101,57 +103,51 @@ class PostgresQueue(PostgresStore):
         self, limit: int, *, lease_grace: float, limits: ClaimLimits = UNLIMITED
     ) -> Sequence[Claim]:
         """Lease up to ``limit`` due jobs, earliest due first and each endpoint up to its
-        allowance (the jobs beyond it untouched), in one statement when the earliest due jobs
-        are within every allowance."""
+        allowance (the jobs beyond it untouched): one statement, a plain round or a fair one
+        (`fair_claims`: the queue remembers which the last claim needed), and a fair round
+        after a plain one that found an endpoint's allowance exceeded."""
         if limit <= 0:
             return []
-        named = list(limits.per_endpoint)
-        params = self._params(
-            limit=limit,
-            default=limits.default,
-            named=named,
-            allowances=[limits.per_endpoint[endpoint] for endpoint in named],
-            grace=lease_grace,
-        )
         async with self._connection() as connection:
-            rows = await (await connection.execute(self._sql.claim, params)).fetchall()
-            left_out = rows.pop()[9]
-            if left_out and len(rows) < limit:
-                rows.extend(await self._claim_fairly(connection, rows, limit, limits, params))
+            if self._rounds.starts_fair(limit, limits):
+                rows = await self._claim_fairly(connection, limit, limits, lease_grace)
+            else:
+                params = self._claim_params(limit, limits, lease_grace)
+                rows = await (await connection.execute(self._sql.claim, params)).fetchall()
+                left_out = rows.pop()[SUMMARY]
+                if left_out and len(rows) < limit:
+                    left = left_after((str(row[4]) for row in rows), limits)
+                    more = limit - len(rows)
+                    rows += await self._claim_fairly(connection, more, left, lease_grace)
         rows.sort(key=lambda row: (row[7], row[8]))
         return [self._claim_of(row) for row in rows]
 
     async def _claim_fairly(
         self,
         connection: psycopg.AsyncConnection[Any],
-        taken: list[tuple[Any, ...]],
         limit: int,
         limits: ClaimLimits,
-        params: dict[str, Any],
+        lease_grace: float,
     ) -> list[tuple[Any, ...]]:
-        """A second round when the earliest due jobs went past an endpoint's allowance: each
-        endpoint's own earliest, up to what its allowance has left, read through its index."""
-        counted = Counter(str(row[4]) for row in taken)
-        left = ClaimLimits(
+        """A fair round: each endpoint's own earliest due jobs up to its allowance, read
+        through its index (`postgres_claim_sql`); notes whether the next claim needs one."""
+        rounds = self._rounds
+        params = self._claim_params(limit, limits, lease_grace)
+        params.update(scan=rounds.scan, after=rounds.after)
+        rows = await (await connection.execute(self._sql.claim_fair, params)).fetchall()
+        summary = rows.pop()
+        rounds.finished(summary[SUMMARY], summary[SUMMARY + 1])
+        return rows
+
+    def _claim_params(self, limit: int, limits: ClaimLimits, grace: float) -> dict[str, Any]:
+        named = list(limits.per_endpoint)
+        return self._params(
+            limit=limit,
             default=limits.default,
-            per_endpoint={
-                **limits.per_endpoint,
-                **{endpoint: limits.allowance(endpoint) - n for endpoint, n in counted.items()},
-            },
+            named=named,
+            allowances=[limits.per_endpoint[endpoint] for endpoint in named],
+            grace=grace,
         )
-        heads = await (await connection.execute(self._sql.endpoint_heads, params)).fetchall()
-        # Heads on the server's clock are distances from its now: compare them with 0.
-        now = 0.0 if self._database_time else float(params["now"])
-        picked = pick_fairly(heads, left, limit - len(taken), now)
-        if not picked:
-            return []
-        fair = dict(
-            params,
-            endpoints=[endpoint for endpoint, _ in picked],
-            counts=[count for _, count in picked],
-            limit=limit - len(taken),
-        )
-        return await (await connection.execute(self._sql.claim_fair, fair)).fetchall()
 
     def _claim_of(self, row: tuple[Any, ...]) -> Claim:
         delivery_id = row[0]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InvalidInputError
+from .postgres_claim_sql import ClaimStatements
 
 __all__ = ["CHANNEL_SUFFIX", "Statements", "quoted_schema"]
 
@@ -81,50 +82,14 @@ class Statements:
             SELECT {notify} FROM inserted
         """
 
-        # One round trip: the earliest due jobs (an in-flight one whose lease has ended is due
-        # again: its attempt was interrupted and counts), each endpoint's beyond its allowance
-        # left untouched; expired leases not taken now go back to pending. The last row says
-        # how many were left out for their endpoint's allowance (then a fair round follows).
-        self.claim = f"""
-            WITH picked AS (
-                SELECT id, endpoint, due, seq FROM {s}.jobs
-                WHERE state IN ('pending', 'in_flight') AND due <= {now}
-                ORDER BY due, seq LIMIT %(limit)s
-                FOR UPDATE SKIP LOCKED
-            ), ranked AS (
-                SELECT p.id, p.due, p.seq,
-                       row_number() OVER (PARTITION BY p.endpoint ORDER BY p.due, p.seq) AS rank,
-                       coalesce(a.allowance, %(default)s::int8) AS allowance
-                FROM picked p
-                LEFT JOIN unnest(%(named)s::text[], %(allowances)s::int8[])
-                    AS a(endpoint, allowance) ON a.endpoint = p.endpoint
-            ), chosen AS (
-                SELECT id, due, seq FROM ranked WHERE rank <= allowance
-            ), expired AS (
-                UPDATE {s}.jobs SET state = 'pending', lease_token = NULL
-                WHERE id IN (
-                    SELECT id FROM {s}.jobs WHERE state = 'in_flight' AND due <= {now}
-                    FOR UPDATE SKIP LOCKED
-                ) AND id NOT IN (SELECT id FROM chosen)
-                RETURNING 1
-            ), claimed AS (
-                UPDATE {s}.jobs j SET state = 'in_flight', attempts = j.attempts + 1,
-                    lease_token = floor(random() * 9e18)::int8,
-                    due = {now} + j.timeout + %(grace)s::float8
-                FROM chosen c WHERE j.id = c.id
-                RETURNING j.id, j.attempts, j.due, j.lease_token, j.endpoint, j.body,
-                          j.event_json, c.due AS was_due, c.seq
-            )
-            SELECT id, attempts, {back("due")}, lease_token, endpoint, body, event_json,
-                   was_due, seq, NULL::int8 FROM claimed
-            UNION ALL
-            SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                   (SELECT count(*) FROM picked) - (SELECT count(*) FROM chosen)
-                   + length({relaxed}) * 0
-        """
+        # The claim statements (a plain round and a fair round) are in `postgres_claim_sql`.
+        claims = ClaimStatements(s, now, back, relaxed)
+        self.claim = claims.plain
+        self.claim_fair = claims.fair
 
         # Every endpoint with pending jobs and the due date of its earliest: a skip-scan of the
-        # (endpoint, due) index, one lookup per endpoint however many jobs each has.
+        # (endpoint, due) index, one lookup per endpoint however many jobs each has (what
+        # `next_due` leaves held endpoints out of).
         head = f"SELECT min(due) FROM {s}.jobs WHERE state = 'pending' AND endpoint = e2.endpoint"
         self.endpoint_heads = f"""
             WITH RECURSIVE endpoints(endpoint) AS (
@@ -137,31 +102,6 @@ class Statements:
             SELECT endpoint,
                    {back(f"({head})")}
             FROM endpoints AS e2 WHERE endpoint IS NOT NULL
-        """
-
-        # A fair round: each chosen endpoint's own earliest due jobs, through its index.
-        self.claim_fair = f"""
-            WITH wanted AS (
-                SELECT * FROM unnest(%(endpoints)s::text[], %(counts)s::int8[]) AS w(endpoint, n)
-            ), chosen AS (
-                SELECT p.id, p.due, p.seq FROM wanted w CROSS JOIN LATERAL (
-                    SELECT id, due, seq FROM {s}.jobs
-                    WHERE state = 'pending' AND endpoint = w.endpoint AND due <= {now}
-                    ORDER BY due, seq LIMIT w.n
-                    FOR UPDATE SKIP LOCKED
-                ) p
-                ORDER BY p.due, p.seq LIMIT %(limit)s
-            ), claimed AS (
-                UPDATE {s}.jobs j SET state = 'in_flight', attempts = j.attempts + 1,
-                    lease_token = floor(random() * 9e18)::int8,
-                    due = {now} + j.timeout + %(grace)s::float8
-                FROM chosen c WHERE j.id = c.id
-                RETURNING j.id, j.attempts, j.due, j.lease_token, j.endpoint, j.body,
-                          j.event_json, c.due AS was_due, c.seq
-            )
-            SELECT id, attempts, {back("due")}, lease_token, endpoint, body, event_json,
-                   was_due, seq
-            FROM claimed WHERE {relaxed} IS NOT NULL
         """
 
         # A batch of outcomes in one statement: jobs updated where the lease still holds, an

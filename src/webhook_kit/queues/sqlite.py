@@ -24,7 +24,7 @@ from ..clock import Clock, SystemClock
 from ..errors import InvalidInputError
 from ..events import WebhookEvent, endpoint_of
 from ..outcomes import AttemptRecord, DeadLetter, DeadLetterRecord, Delivered, Outcome, RetryAt
-from .fair_claims import pick_fairly, within_allowances
+from .fair_claims import FairRounds
 from .protocol import (
     DEFAULT_RETENTION,
     UNLIMITED,
@@ -38,6 +38,7 @@ from .protocol import (
 )
 from .records import dead_letter_from_row
 from .signals import WorkSignal
+from .sqlite_claims import ENDPOINT_HEADS, choose
 from .sqlite_errors import QueueStorageError
 from .sqlite_schema import check_before_opening, migrate
 
@@ -49,20 +50,6 @@ _GROUP_COMMIT_MAX = 256
 GROUP_COMMIT_WINDOW = 0.002
 """Seconds the first outcome of a batch waits for others to share its commit (at most 256)."""
 _EVENT_CACHE_LIMIT = 16_384
-
-# Every endpoint with pending jobs and the due date of its earliest: a skip-scan of the
-# (endpoint, due) index, one lookup per endpoint however many jobs each has.
-_ENDPOINT_HEADS = """
-    WITH RECURSIVE endpoints(endpoint) AS (
-        SELECT (SELECT min(endpoint) FROM jobs WHERE state = 'pending')
-        UNION ALL
-        SELECT (SELECT min(endpoint) FROM jobs WHERE state = 'pending' AND endpoint > e.endpoint)
-        FROM endpoints AS e WHERE e.endpoint IS NOT NULL
-    )
-    SELECT endpoint,
-           (SELECT min(due) FROM jobs WHERE state = 'pending' AND endpoint = endpoints.endpoint)
-    FROM endpoints WHERE endpoint IS NOT NULL
-"""
 
 
 class SQLiteQueue:
@@ -108,6 +95,7 @@ class SQLiteQueue:
         self._flush_scheduled = False
         self._last_prune = 0.0
         self._events: dict[str, WebhookEvent] = {}
+        self._rounds = FairRounds()  # whether the next claim starts with a fair round
         # Identify the file before the first write (the WAL switch on connecting): a refused
         # file is left exactly as it was. `migrate` identifies it again inside its transaction.
         _check_before_opening(self.path)
@@ -225,14 +213,7 @@ class SQLiteQueue:
                 " WHERE state = 'in_flight' AND due <= ?",
                 (now,),
             )
-            due = connection.execute(
-                "SELECT id, endpoint FROM jobs WHERE state = 'pending' AND due <= ?"
-                " ORDER BY due, rowid LIMIT ?",
-                (now, limit),
-            ).fetchall()
-            if limits is not UNLIMITED and not within_allowances(due, limits):
-                due = self._fair_share(connection, now, limit, limits)
-            due_ids = [row[0] for row in due]
+            due_ids = choose(connection, now, limit, limits, self._rounds)
             if not due_ids:
                 return []
             rows = connection.execute(
@@ -246,26 +227,6 @@ class SQLiteQueue:
         order = {delivery_id: position for position, delivery_id in enumerate(due_ids)}
         rows.sort(key=lambda row: order[row[0]])
         return [Claim(events[row[0]], row[1], row[2], row[3]) for row in rows]
-
-    @staticmethod
-    def _fair_share(
-        connection: sqlite3.Connection, now: float, limit: int, limits: ClaimLimits
-    ) -> list[tuple[str, str]]:
-        """The due jobs to lease when the earliest ones would exceed an endpoint's allowance:
-        each endpoint's own earliest, up to its allowance, read through its index."""
-        heads = connection.execute(_ENDPOINT_HEADS).fetchall()
-        chosen: list[tuple[float, int, str, str]] = []
-        for endpoint, count in pick_fairly(heads, limits, limit, now):
-            chosen.extend(
-                connection.execute(
-                    "SELECT due, rowid, id, endpoint FROM jobs"
-                    " WHERE state = 'pending' AND endpoint = ? AND due <= ?"
-                    " ORDER BY due, rowid LIMIT ?",
-                    (endpoint, now, count),
-                )
-            )
-        chosen.sort()
-        return [(row[2], row[3]) for row in chosen[:limit]]
 
     # -- outcomes (group commit) -----------------------------------------------------------
 
@@ -411,7 +372,7 @@ class SQLiteQueue:
                 pending = min(
                     (
                         head
-                        for endpoint, head in connection.execute(_ENDPOINT_HEADS)
+                        for endpoint, head in connection.execute(ENDPOINT_HEADS)
                         if endpoint not in held
                     ),
                     default=None,
