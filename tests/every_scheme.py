@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from webhook_kit import SignatureFormat, SignatureScheme, providers
 
-PROVIDERS: list[SignatureScheme] = [
-    providers.GITHUB,
-    providers.STRIPE,
-    providers.SHOPIFY,
-    providers.SLACK,
-    providers.STANDARD_WEBHOOKS,
-    providers.SVIX,
-]
+PROVIDERS: list[SignatureScheme] = list(providers.PRESETS)
 """The receiver presets."""
 
 ALL_SCHEMES: list[SignatureFormat | SignatureScheme] = [*SignatureFormat, *PROVIDERS]

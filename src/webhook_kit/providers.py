@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from .schemes import HmacHeaderScheme, SignatureScheme, StandardWebhooksScheme, StripeScheme
 
-__all__ = ["GITHUB", "SHOPIFY", "SLACK", "STANDARD_WEBHOOKS", "STRIPE", "SVIX", "SignatureScheme"]
+__all__ = [
+    "GITHUB",
+    "PRESETS",
+    "SHOPIFY",
+    "SLACK",
+    "STANDARD_WEBHOOKS",
+    "STRIPE",
+    "SVIX",
+    "SignatureScheme",
+]
 
 GITHUB: SignatureScheme = HmacHeaderScheme(
     "github",
@@ -61,3 +70,6 @@ SVIX: SignatureScheme = StandardWebhooksScheme(
 )
 """Svix: Standard Webhooks on ``svix-id``, ``svix-timestamp``, ``svix-signature`` (the
 ``webhook-*`` names are accepted too, as Svix's libraries do); dedup on ``svix-id``."""
+
+PRESETS: tuple[SignatureScheme, ...] = (GITHUB, STRIPE, SHOPIFY, SLACK, STANDARD_WEBHOOKS, SVIX)
+"""Every preset above, in one tuple (for tests and tools that cover them all)."""

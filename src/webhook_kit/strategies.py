@@ -46,14 +46,7 @@ __all__ = [
     "webhook_events",
 ]
 
-_PROVIDERS: tuple[SignatureScheme, ...] = (
-    providers.GITHUB,
-    providers.STRIPE,
-    providers.SHOPIFY,
-    providers.SLACK,
-    providers.STANDARD_WEBHOOKS,
-    providers.SVIX,
-)
+_PROVIDERS = providers.PRESETS
 
 
 def json_payloads(*, max_leaves: int = 20) -> st.SearchStrategy[Any]:
