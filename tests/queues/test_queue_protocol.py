@@ -36,6 +36,7 @@ import inspect
 import random
 import threading
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ from webhook_kit import (
     Worker,
 )
 from webhook_kit.clock import VirtualClock
-from webhook_kit.events import WebhookEvent
+from webhook_kit.events import WebhookEvent, endpoint_of
 from webhook_kit.outcomes import AttemptRecord, DeadLetter, Delivered, Outcome, RetryAt
 from webhook_kit.queues import (
     DEFAULT_RETENTION,
@@ -70,6 +71,7 @@ from webhook_kit.queues import (
     UnknownDeliveryError,
     WebhookQueue,
 )
+from webhook_kit.queues.fair_claims import FairRounds
 from webhook_kit.registrations import handler_of, secret_memory_of
 from webhook_kit.testing import MockReceiver
 
@@ -919,6 +921,167 @@ async def test_an_endpoint_not_named_gets_the_default_allowance(queue: WebhookQu
         await queue.enqueue(make_event(url=FAST))
     claims = await queue.claim(10, lease_grace=GRACE, limits=ClaimLimits(default=3))
     assert len(claims) == 3
+
+
+# --- fair rounds: what a claim does while a backlog is ahead -------------------------------------
+
+HELD = "https://held.example/hooks"
+
+
+def rounds_of(queue: WebhookQueue) -> FairRounds | None:
+    """What a SQL queue remembers between claims (`fair_claims`); the memory queue reads every
+    endpoint's head in each claim and remembers nothing."""
+    rounds = getattr(queue, "_rounds", None)
+    assert rounds is None or isinstance(rounds, FairRounds)
+    return rounds
+
+
+def assert_fair(queue: WebhookQueue, fair: bool) -> None:
+    """The next claim of a SQL queue starts with a fair round, or not."""
+    rounds = rounds_of(queue)
+    assert rounds is None or rounds.fair is fair
+
+
+async def enqueue_backlog(queue: WebhookQueue, url: str, jobs: int) -> list[WebhookEvent]:
+    """``jobs`` jobs to ``url``'s endpoint, due one second apart from `START` - 1000: ahead of
+    everything else in due order."""
+    events = [make_event(url=f"{url}?n={n}") for n in range(jobs)]
+    for n, event in enumerate(events):
+        await queue.enqueue(event, not_before=START - 1000 + n)
+    return events
+
+
+async def assert_untouched(queue: WebhookQueue, backlog: Sequence[WebhookEvent]) -> None:
+    """Each job of an `enqueue_backlog` is pending, due when it was enqueued to be."""
+    for n, event in enumerate(backlog):
+        (found,) = await queue.find_deliveries(event.id, limit=1)
+        assert (found.state, found.due) == ("pending", START - 1000 + n)
+
+
+async def test_a_fair_round_goes_back_to_plain_once_the_backlog_is_gone(
+    queue: WebhookQueue,
+) -> None:
+    slow = await enqueue_backlog(queue, SLOW, 3)
+    fast = [make_event(url=FAST) for _ in range(3)]
+    for event in fast:
+        await queue.enqueue(event, not_before=START - 50)
+    limits = ClaimLimits(default=10, per_endpoint={SLOW: 1})
+    first = await queue.claim(4, lease_grace=GRACE, limits=limits)
+    assert ids(first) == [slow[0].id, *(event.id for event in fast)]
+    assert_fair(queue, True)  # the slow backlog is still ahead
+    assert ids(await queue.claim(4, lease_grace=GRACE, limits=limits)) == [slow[1].id]
+    assert_fair(queue, True)  # two were ahead, one more than the allowance
+    assert ids(await queue.claim(4, lease_grace=GRACE, limits=limits)) == [slow[2].id]
+    assert_fair(queue, False)  # no allowance was exceeded: plain rounds again
+    later = [make_event(url=url) for url in (SLOW, FAST, HELD, FAST)]
+    for event, due in zip(later, (START - 1, START - 3, START - 2, START + 1), strict=True):
+        await queue.enqueue(event, not_before=due)
+    claims = await queue.claim(4, lease_grace=GRACE, limits=limits)
+    assert ids(claims) == [later[1].id, later[2].id, later[0].id]  # earliest due first
+    assert [claim.attempt for claim in claims] == [1, 1, 1]
+    assert_fair(queue, False)
+
+
+async def test_a_fair_round_takes_back_expired_leases(
+    queue: WebhookQueue, clock: VirtualClock
+) -> None:
+    slow = await enqueue_backlog(queue, SLOW, 10)
+    lost = make_event(url=FAST)
+    await queue.enqueue(lost, not_before=START - 50)
+    limits = ClaimLimits(default=10, per_endpoint={SLOW: 1})
+    first = await queue.claim(2, lease_grace=GRACE, limits=limits)
+    assert ids(first) == [slow[0].id, lost.id]  # the worker holding them dies
+    clock.advance(LEASE)
+    assert_fair(queue, True)
+    again = await queue.claim(4, lease_grace=GRACE, limits=limits)
+    # The slow endpoint's earliest pending job comes before its expired one, due at its end.
+    assert ids(again) == [slow[1].id, lost.id]
+    assert [claim.attempt for claim in again] == [1, 2]  # the interrupted attempt counts
+    assert again[1].token != first[1].token
+    assert again[1].lease_until == clock.now() + LEASE
+    (back,) = await queue.find_deliveries(slow[0].id, limit=1)
+    assert (back.state, back.due) == ("pending", START + LEASE)  # beyond the allowance
+
+
+async def test_a_fair_round_leaves_a_held_endpoints_jobs_alone(queue: WebhookQueue) -> None:
+    held = await enqueue_backlog(queue, HELD, 5)
+    fast = [make_event(url=FAST) for _ in range(5)]
+    for event in fast[:3]:
+        await queue.enqueue(event)
+    limits = ClaimLimits(default=10, per_endpoint={HELD: 0})
+    assert ids(await queue.claim(4, lease_grace=GRACE, limits=limits)) == [
+        event.id for event in fast[:3]
+    ]
+    assert_fair(queue, True)
+    for event in fast[3:]:
+        await queue.enqueue(event)
+    assert ids(await queue.claim(4, lease_grace=GRACE, limits=limits)) == [
+        event.id for event in fast[3:]
+    ]
+    assert_fair(queue, True)  # the held backlog is still ahead
+    assert await queue.claim(4, lease_grace=GRACE, limits=limits) == []
+    await assert_untouched(queue, held)
+    claims = await queue.claim(10, lease_grace=GRACE)  # released: in order, never attempted
+    assert ids(claims) == [event.id for event in held]
+    assert [claim.attempt for claim in claims] == [1] * len(held)
+
+
+async def test_a_fair_round_gives_no_endpoint_more_than_its_allowance(
+    queue: WebhookQueue, clock: VirtualClock
+) -> None:
+    a, b, c = (f"https://{name}.example/hooks" for name in "abc")
+    await enqueue_backlog(queue, HELD, 3)
+    expired = make_event(url=a)
+    await queue.enqueue(expired, not_before=START - 500)
+    limits = ClaimLimits(default=3, per_endpoint={HELD: 0, a: 2})
+    assert ids(await queue.claim(10, lease_grace=GRACE, limits=limits)) == [expired.id]
+    clock.advance(LEASE)  # its lease ends: due again, after a's pending jobs
+    assert_fair(queue, True)
+    jobs = {url: [make_event(url=url) for _ in range(count)] for url, count in ((a, 4), (b, 5))}
+    jobs[c] = [make_event(url=c)]
+    for n in range(5):
+        for url in (a, b, c):
+            if n < len(jobs[url]):
+                await queue.enqueue(jobs[url][n], not_before=START - 100 + n)
+    claims = await queue.claim(10, lease_grace=GRACE, limits=limits)
+    assert Counter(endpoint_of(claim.event.target_url) for claim in claims) == {a: 2, b: 3, c: 1}
+    order = [(a, 0), (b, 0), (c, 0), (a, 1), (b, 1), (b, 2)]  # earliest due first
+    assert ids(claims) == [jobs[url][n].id for url, n in order]
+    beyond = [*jobs[a][2:], *jobs[b][3:], expired]
+    for event in beyond:
+        (found,) = await queue.find_deliveries(event.id, limit=1)
+        assert found.state == "pending"
+    rest = await queue.claim(
+        20, lease_grace=GRACE, limits=ClaimLimits(default=20, per_endpoint={HELD: 0})
+    )
+    assert sorted(ids(rest)) == sorted(event.id for event in beyond)
+    assert {claim.event.id: claim.attempt for claim in rest} == {
+        **{event.id: 1 for event in beyond},
+        expired.id: 2,  # its interrupted attempt counted once, none added
+    }
+
+
+async def test_fair_rounds_visit_every_endpoint_beyond_the_window(queue: WebhookQueue) -> None:
+    rounds = rounds_of(queue)
+    if rounds is not None:
+        rounds.scan = 3  # a window of three endpoints (the held one among them)
+    await enqueue_backlog(queue, HELD, 5)  # ahead of all: every round is a fair one
+    endpoints = [f"https://e{n}.example/hooks" for n in range(8)]  # before HELD in order
+    for k in range(5):
+        for n, url in enumerate(endpoints):
+            await queue.enqueue(make_event(url=url), not_before=START - 100 + 10 * k + n)
+    limits = ClaimLimits(default=1, per_endpoint={HELD: 0})
+    served: list[Counter[str]] = []
+    for _ in range(6):
+        claims = await queue.claim(3, lease_grace=GRACE, limits=limits)
+        served.append(Counter(endpoint_of(claim.event.target_url) for claim in claims))
+        assert_fair(queue, True)
+    assert all(max(counts.values()) == 1 for counts in served)  # each one's allowance
+    # Every endpoint within three rounds, and again in the next three: the window wrapped.
+    for sweep in (served[:3], served[3:]):
+        assert {endpoint for counts in sweep for endpoint in counts} == set(endpoints)
+    total = sum(served, Counter[str]())
+    assert max(total.values()) - min(total.values()) <= 1  # none starved
 
 
 async def test_next_due_leaves_out_held_endpoints(
